@@ -1,0 +1,70 @@
+"""The contract every fusion honours, and the masked pooling helpers they share."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import ClassVar, Iterator
+
+from torch import Tensor, nn
+
+
+class Fusion(nn.Module):
+    """Combines image tokens and question tokens into one joint vector per example.
+
+    Subclasses are built as `Fusion(img_dim, txt_dim, *, out_dim, ...)` and implement `forward`.
+
+    Contract:
+        * `forward(img [B,Ni,Di], img_mask [B,Ni], txt [B,Nt,Dt], txt_mask [B,Nt]) -> [B, out_dim]`;
+          masks are bool, True = real token, at least one real token per row.
+        * Padding invariance: appending masked tokens never changes the output.
+        * Interactive fusions record their attention weights while `recording_attention()` is active,
+          in `last_attention` (name -> tensor); the key `"question_to_image"` holds [B, Ni] weights over
+          the image tokens, summing to 1, for visualization.
+    """
+
+    name: ClassVar[str] = "fusion"
+    family: ClassVar[str] = "?"
+    reference: ClassVar[str] = ""
+
+    def __init__(self, img_dim: int, txt_dim: int, *, out_dim: int) -> None:
+        super().__init__()
+        self.img_dim = img_dim
+        self.txt_dim = txt_dim
+        self.out_dim = out_dim
+        self.record_attention = False
+        self.last_attention: dict[str, Tensor] = {}
+
+    @property
+    def interactive(self) -> bool:
+        """Whether this fusion exposes question-to-image attention."""
+        return self.family == "interactive"
+
+    @contextlib.contextmanager
+    def recording_attention(self) -> Iterator[dict[str, Tensor]]:
+        """Within this block, forward passes store their attention weights in `last_attention`."""
+        self.record_attention = True
+        self.last_attention = {}
+        try:
+            yield self.last_attention
+        finally:
+            self.record_attention = False
+
+    def forward(self, img: Tensor, img_mask: Tensor, txt: Tensor, txt_mask: Tensor) -> Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+
+def masked_mean(tokens: Tensor, mask: Tensor) -> Tensor:
+    """Mean over real tokens: tokens [B, N, D], mask [B, N] -> [B, D]."""
+    weights = mask.to(tokens.dtype).unsqueeze(-1)  # (B, N, 1)
+    return (tokens * weights).sum(1) / weights.sum(1).clamp_min(1.0)
+
+
+def masked_max(tokens: Tensor, mask: Tensor) -> Tensor:
+    """Max over real tokens: tokens [B, N, D], mask [B, N] -> [B, D]."""
+    return tokens.masked_fill(~mask.unsqueeze(-1), float("-inf")).amax(1)
+
+
+def average_query_attention(weights: Tensor, query_mask: Tensor) -> Tensor:
+    """Collapse attention weights [B, H, Nq, Nk] to [B, Nk]: mean over heads and real queries."""
+    per_query = weights.mean(1)  # (B, Nq, Nk)
+    return masked_mean(per_query, query_mask)

@@ -1,0 +1,3 @@
+from vqa.cli import main
+
+main()

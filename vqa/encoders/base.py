@@ -1,0 +1,88 @@
+"""The contracts of the image encoder, the text encoder and the tokenizer."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Sequence
+
+import torch
+from torch import Tensor, nn
+
+
+class ImageEncoder(nn.Module):
+    """Turns a batch of images into a sequence of visual tokens.
+
+    Contract: `forward(images [B,3,H,W] float in [0, 1]) -> (tokens [B,Ni,out_dim], mask [B,Ni] bool)`.
+    The encoder normalizes its input itself (its own `mean`/`std`), so callers only scale uint8 by 1/255.
+    Grid encoders return one token per feature-map cell.
+
+    Attributes:
+        out_dim: width of the tokens.
+        image_size: the (height, width) images should be resized to before batching, or None for "any".
+    """
+
+    name: ClassVar[str] = "image_encoder"
+    out_dim: int
+    image_size: tuple[int, int] | None = None
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+
+    def normalize(self, images: Tensor) -> Tensor:
+        """images [B,3,H,W] in [0, 1] -> standardized with this encoder's statistics."""
+        return (images - self.mean.to(images.dtype)) / self.std.to(images.dtype)
+
+    def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:  # pragma: no cover
+        raise NotImplementedError
+
+
+class TextEncoder(nn.Module):
+    """Turns token ids into contextual token features.
+
+    Contract: built as `TextEncoder(vocab_size, ...)`;
+    `forward(token_ids [B,Nt] long, mask [B,Nt] bool) -> (tokens [B,Nt,out_dim], mask [B,Nt])`.
+    Masks are right-padded: the real tokens of a row come first.
+
+    Attributes:
+        out_dim: width of the token features.
+    """
+
+    name: ClassVar[str] = "text_encoder"
+    out_dim: int
+
+    def forward(self, token_ids: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:  # pragma: no cover
+        raise NotImplementedError
+
+
+class Tokenizer:
+    """Maps question strings to padded id tensors; fitted on training questions, saved with the model.
+
+    Contract:
+        * `fit(questions)` learns what it needs from the training questions (a no-op for pretrained ones).
+        * `encode(questions) -> (ids [N, L] long, mask [N, L] bool)`, right-padded, L <= `max_length`.
+        * `vocab_size`, `pad_id`; `state_dict()` is JSON-ready and `load_state_dict()` restores it.
+    """
+
+    name: ClassVar[str] = "tokenizer"
+    max_length: int
+
+    @property
+    def vocab_size(self) -> int:  # pragma: no cover
+        raise NotImplementedError
+
+    @property
+    def pad_id(self) -> int:  # pragma: no cover
+        raise NotImplementedError
+
+    def fit(self, questions: Sequence[str]) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def encode(self, questions: Sequence[str]) -> tuple[Tensor, Tensor]:  # pragma: no cover
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:  # pragma: no cover
+        raise NotImplementedError
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:  # pragma: no cover
+        raise NotImplementedError

@@ -1,0 +1,196 @@
+"""The LightningModule: builds the model from its parts, trains it with soft-target BCE, reports accuracy."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Literal
+
+import lightning.pytorch as pl
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from fusion.base import Fusion
+from vqa.data.vocab import Vocabulary
+from vqa.encoders.base import ImageEncoder, TextEncoder
+from vqa.encoders.image import ConvGridEncoder
+from vqa.encoders.text import GRUTextEncoder
+from vqa.metrics import GroupAccuracy, VQAAccuracy, predicted_scores
+from vqa.model import VQAModel
+
+MODEL_CONFIG_KEY = "vqa_model_config"
+VOCAB_KEY = "vqa_vocab"
+
+
+def soft_targets(answer_ids: Tensor, answer_scores: Tensor, num_answers: int) -> Tensor:
+    """Dense soft targets [B, A] from the sparse form ([B, K] ids and scores); built on the device."""
+    dense = answer_scores.new_zeros(answer_ids.shape[0], num_answers)
+    return dense.scatter_add_(1, answer_ids, answer_scores)  # padding adds 0
+
+
+def warmup_cosine(step: int, warmup_steps: int, total_steps: int, min_ratio: float) -> float:
+    """Learning-rate multiplier: linear warm-up to 1, then cosine decay to `min_ratio` at `total_steps`."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+class VQALitModule(pl.LightningModule):
+    """Trains a `VQAModel`.
+
+    The vocabulary (tokenizer, answers, breakdown groups) comes from the datamodule; the CLI links it in as
+    `vocab`, and it is stored in every checkpoint, so a checkpoint alone rebuilds a working model.
+
+    Args:
+        fusion: fusion factory, called with (image width, text width); e.g. `fusion.CrossAttentionFusion`.
+        image_encoder: the image encoder (default: `ConvGridEncoder()`).
+        text_encoder: text encoder factory, called with the tokenizer's vocabulary size (default: BiGRU).
+        vocab: the vocabulary as a dict (`Vocabulary.to_dict()`), linked from the datamodule.
+        head_hidden: hidden width of the answer head.
+        head_dropout: dropout in the answer head.
+        loss: `bce` (binary cross-entropy on VQA soft scores, the standard) or `ce` (softmax cross-entropy
+            on the soft scores normalized to sum to 1).
+        lr: peak learning rate of AdamW.
+        weight_decay: AdamW weight decay (not applied to biases, norms, embeddings).
+        betas: AdamW betas.
+        warmup_steps: linear warm-up steps (at most a tenth of training); then a cosine decay.
+        min_lr_ratio: final learning rate as a fraction of `lr`.
+        compile: wrap the model in `torch.compile`.
+    """
+
+    def __init__(
+        self,
+        fusion: Callable[[int, int], Fusion],
+        image_encoder: ImageEncoder | None = None,
+        text_encoder: Callable[[int], TextEncoder] = GRUTextEncoder,
+        vocab: dict[str, Any] | None = None,
+        head_hidden: int = 1024,
+        head_dropout: float = 0.2,
+        loss: Literal["bce", "ce"] = "bce",
+        lr: float = 1e-3,
+        weight_decay: float = 0.01,
+        betas: tuple[float, float] = (0.9, 0.98),
+        warmup_steps: int = 200,
+        min_lr_ratio: float = 0.01,
+        compile: bool = False,
+    ) -> None:
+        super().__init__()
+        if vocab is None:
+            raise ValueError(
+                "VQALitModule needs the vocabulary of its data: the `vqa` CLI links it from the datamodule; "
+                "in Python pass vocab=datamodule.vocab_dict"
+            )
+        self.save_hyperparameters(ignore=["fusion", "image_encoder", "text_encoder", "vocab"])
+        self.vocab = Vocabulary.from_dict(vocab)
+        image_encoder = image_encoder if image_encoder is not None else ConvGridEncoder()
+        text = text_encoder(self.vocab.tokenizer.vocab_size)
+        self.model = VQAModel(
+            image_encoder, text, fusion(image_encoder.out_dim, text.out_dim), len(self.vocab.answers),
+            head_hidden, head_dropout,
+        )
+        self.loss_name = loss
+        self.groups = list(self.vocab.groups)
+        self.metrics = nn.ModuleDict()  # keys "<stage>_acc", "<stage>_groups" ("train" alone would clash)
+        for stage in ("train", "val", "test"):
+            self.metrics[f"{stage}_acc"] = VQAAccuracy()
+            self.metrics[f"{stage}_groups"] = GroupAccuracy(len(self.groups))
+
+    # ---- steps -------------------------------------------------------------------------------------------
+
+    def forward(self, batch: dict[str, Tensor]) -> Tensor:
+        """Answer logits [B, A] for a batch dict."""
+        return self.model(batch["images"], batch["token_ids"], batch["token_mask"], batch["image_index"])
+
+    def compute_loss(self, logits: Tensor, targets: Tensor) -> Tensor:
+        """Loss of logits [B, A] against dense soft targets [B, A]."""
+        if self.loss_name == "bce":
+            # Summed over answers (not averaged) so the gradient does not shrink with the vocabulary size.
+            return F.binary_cross_entropy_with_logits(logits.float(), targets, reduction="sum") / logits.shape[0]
+        mass = targets.sum(-1, keepdim=True)
+        distribution = targets / mass.clamp_min(1e-8)  # questions with no in-vocabulary answer contribute 0
+        return -(distribution * F.log_softmax(logits.float(), dim=-1)).sum(-1).mean()
+
+    def _shared_step(self, batch: dict[str, Tensor], stage: str) -> Tensor:
+        logits = self(batch)
+        targets = soft_targets(batch["answer_ids"], batch["answer_scores"], logits.shape[-1])
+        loss = self.compute_loss(logits, targets)
+        scores = predicted_scores(logits.detach(), batch["answer_ids"], batch["answer_scores"])
+        accuracy = self.metrics[f"{stage}_acc"]
+        accuracy.update(scores)
+        self.metrics[f"{stage}_groups"].update(scores, batch["groups"])
+        batch_size = batch["token_ids"].shape[0]
+        on_step = stage == "train"
+        self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, batch_size=batch_size)
+        self.log(f"{stage}/acc", accuracy, on_step=False, on_epoch=True, prog_bar=True, batch_size=batch_size)
+        return loss
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        return self._shared_step(batch, "train")
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        return self._shared_step(batch, "val")
+
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        return self._shared_step(batch, "test")
+
+    def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
+        """Top-5 answer ids and probabilities per question, with the question's position in its split."""
+        probabilities = torch.sigmoid(self(batch).float()) if self.loss_name == "bce" else self(batch).float().softmax(-1)
+        top = probabilities.topk(min(5, probabilities.shape[-1]), dim=-1)
+        return {"index": batch["index"], "answer_ids": top.indices, "probabilities": top.values}
+
+    def _log_groups(self, stage: str) -> None:
+        groups = self.metrics[f"{stage}_groups"]
+        values = groups.compute()
+        for name, value in zip(self.groups, values):
+            if not torch.isnan(value):
+                self.log(f"{stage}/acc/{name}", value)
+        groups.reset()
+
+    def on_train_epoch_end(self) -> None:
+        self._log_groups("train")
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_groups("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_groups("test")
+
+    # ---- optimization ------------------------------------------------------------------------------------
+
+    def configure_model(self) -> None:
+        if self.hparams.compile and not isinstance(self.model, torch._dynamo.eval_frame.OptimizedModule):
+            self.model = torch.compile(self.model)
+
+    def parameter_groups(self) -> list[dict[str, Any]]:
+        """AdamW groups: weight decay on matrices only (not on biases, norms, embeddings, position codes)."""
+        decay, no_decay = [], []
+        for name, parameter in self.model.named_parameters():
+            if not parameter.requires_grad:
+                continue
+            skip = parameter.ndim < 2 or "embed" in name or "position" in name or name.endswith((".cls", "modality"))
+            (no_decay if skip else decay).append(parameter)
+        return [
+            {"params": decay, "weight_decay": self.hparams.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ]
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        optimizer = torch.optim.AdamW(
+            self.parameter_groups(),
+            lr=self.hparams.lr,
+            betas=tuple(self.hparams.betas),
+            fused=self.device.type == "cuda",
+        )
+        total = int(self.trainer.estimated_stepping_batches)
+        warmup = min(self.hparams.warmup_steps, max(1, total // 10))
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: warmup_cosine(step, warmup, total, self.hparams.min_lr_ratio)
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        model = getattr(self.model, "_orig_mod", self.model)
+        checkpoint[MODEL_CONFIG_KEY] = model.config()
+        checkpoint[VOCAB_KEY] = self.vocab.to_dict()
