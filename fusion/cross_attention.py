@@ -48,8 +48,8 @@ class CrossAttentionFusion(Fusion):
     ) -> None:
         super().__init__(img_dim, txt_dim, out_dim=out_dim)
         ffn_dim = ffn_dim or 4 * dim
-        self.img_proj = nn.Sequential(nn.Linear(img_dim, dim), nn.LayerNorm(dim))
-        self.txt_proj = nn.Sequential(nn.Linear(txt_dim, dim), nn.LayerNorm(dim))
+        self.img_proj = nn.Linear(img_dim, dim)
+        self.txt_proj = nn.Linear(txt_dim, dim)
         self.img_layers = nn.ModuleList(
             TransformerLayer(dim, num_heads, ffn_dim, dropout, context_dim=dim) for _ in range(num_layers)
         )

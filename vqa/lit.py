@@ -54,6 +54,8 @@ class VQALitModule(pl.LightningModule):
         lr: peak learning rate of AdamW.
         weight_decay: AdamW weight decay (not applied to biases, norms, embeddings).
         betas: AdamW betas.
+        image_encoder_lr_multiplier: the image encoder learns at `lr` times this (0 freezes it in effect).
+        text_encoder_lr_multiplier: the text encoder learns at `lr` times this.
         warmup_steps: linear warm-up steps (at most a tenth of training); then a cosine decay.
         min_lr_ratio: final learning rate as a fraction of `lr`.
         compile: wrap the model in `torch.compile`.
@@ -71,6 +73,8 @@ class VQALitModule(pl.LightningModule):
         lr: float = 1e-3,
         weight_decay: float = 0.01,
         betas: tuple[float, float] = (0.9, 0.98),
+        image_encoder_lr_multiplier: float = 1.0,
+        text_encoder_lr_multiplier: float = 1.0,
         warmup_steps: int = 200,
         min_lr_ratio: float = 0.01,
         compile: bool = False,
@@ -142,7 +146,7 @@ class VQALitModule(pl.LightningModule):
 
     def _log_groups(self, stage: str) -> None:
         groups = self.metrics[f"{stage}_groups"]
-        values = groups.compute()
+        values = groups.compute().reshape(-1)  # torchmetrics squeezes a single group to 0-d
         for name, value in zip(self.groups, values):
             if not torch.isnan(value):
                 self.log(f"{stage}/acc/{name}", value)
@@ -164,17 +168,31 @@ class VQALitModule(pl.LightningModule):
             self.model = torch.compile(self.model)
 
     def parameter_groups(self) -> list[dict[str, Any]]:
-        """AdamW groups: weight decay on matrices only (not on biases, norms, embeddings, position codes)."""
-        decay, no_decay = [], []
-        for name, parameter in self.model.named_parameters():
-            if not parameter.requires_grad:
-                continue
-            skip = parameter.ndim < 2 or "embed" in name or "position" in name or name.endswith((".cls", "modality"))
-            (no_decay if skip else decay).append(parameter)
-        return [
-            {"params": decay, "weight_decay": self.hparams.weight_decay},
-            {"params": no_decay, "weight_decay": 0.0},
-        ]
+        """AdamW groups per part (image encoder, text encoder, the rest), each split into weights that decay
+        (matrices) and those that do not (biases, norms, embeddings, position codes); every group carries
+        its part's learning-rate multiplier in `lr_scale`."""
+        model = getattr(self.model, "_orig_mod", self.model)
+        parts = {
+            "image_encoder": (model.image_encoder, self.hparams.image_encoder_lr_multiplier),
+            "text_encoder": (model.text_encoder, self.hparams.text_encoder_lr_multiplier),
+        }
+        taken = {id(p) for module, _ in parts.values() for p in module.parameters()}
+        rest = [(n, p) for n, p in model.named_parameters() if id(p) not in taken]
+        named = {name: (list(module.named_parameters()), scale) for name, (module, scale) in parts.items()}
+        named["fusion_and_head"] = (rest, 1.0)
+        groups = []
+        for part, (parameters, scale) in named.items():
+            decay, no_decay = [], []
+            for name, parameter in parameters:
+                if not parameter.requires_grad:
+                    continue
+                skip = parameter.ndim < 2 or "embed" in name or "position" in name or name.endswith(("cls", "modality"))
+                (no_decay if skip else decay).append(parameter)
+            for params, weight_decay in ((decay, self.hparams.weight_decay), (no_decay, 0.0)):
+                if params:
+                    groups.append({"params": params, "weight_decay": weight_decay, "lr_scale": scale, "part": part,
+                                   "lr": self.hparams.lr * scale})
+        return groups
 
     def configure_optimizers(self) -> dict[str, Any]:
         optimizer = torch.optim.AdamW(

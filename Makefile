@@ -1,0 +1,26 @@
+# Two entry points; each creates .venv and installs everything on first use.
+#   make demo   train early, late and cross_attention fusion on easy-VQA and print the comparison table
+#   make test   run the test suite (slow and GPU tests are skipped by default)
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test install clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/vqa benchmark -c configs/benchmark/demo.yaml
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) runs results
