@@ -1,0 +1,45 @@
+"""Shared fixtures: tiny datasets generated on the fly (no downloads), and a tiny-model config."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = REPO / "configs"
+TINY_CONFIG = Path(__file__).parent / "configs" / "tiny_sort_of_clevr.yaml"
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def easy_vqa_source():
+    """The real easy-VQA dataset from the installed package (read once per session)."""
+    from vqa.data import EasyVQA
+
+    return EasyVQA()
+
+
+@pytest.fixture()
+def tiny_clevr(tmp_path):
+    """A 40-image Sort-of-CLEVR cached in a temporary folder."""
+    from vqa.data import SortOfClevr
+
+    return SortOfClevr(num_images=40, test_images=8, val_images=8, questions_per_family=4, cache_dir=str(tmp_path))
+
+
+@pytest.fixture()
+def tiny_datamodule(tiny_clevr):
+    from vqa.data import VQADataModule
+
+    return VQADataModule(tiny_clevr, batch_size=16)
