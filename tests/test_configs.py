@@ -1,0 +1,59 @@
+"""Every YAML under configs/ parses and validates against the classes it names (nothing is built)."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from vqa.cli import VQACLI
+from vqa.data.datamodule import VQADataModule
+from vqa.lit import VQALitModule
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+BASES = sorted(p for p in CONFIGS.glob("*.yaml"))
+PARTS = sorted(p for p in CONFIGS.rglob("*.yaml") if p.parent != CONFIGS and p.parent.name != "benchmark")
+SUITES = sorted((CONFIGS / "benchmark").glob("*.yaml"))
+
+
+class ParseOnlyCLI(VQACLI):
+    """Parses and type-checks a configuration without instantiating anything."""
+
+    def instantiate_classes(self) -> None:
+        pass
+
+
+def parse(*paths: Path):
+    args = [arg for path in paths for arg in ("-c", str(path))]
+    return ParseOnlyCLI(VQALitModule, VQADataModule, args=args, run=False).config
+
+
+def test_there_are_configs():
+    assert BASES and PARTS and SUITES
+
+
+@pytest.mark.parametrize("base", BASES, ids=lambda p: p.name)
+def test_base_config_with_default_fusion_parses(base):
+    config = parse(base, CONFIGS / "fusion" / "late.yaml")
+    assert config.data.source.class_path
+
+
+@pytest.mark.parametrize("part", PARTS, ids=lambda p: str(p.relative_to(CONFIGS)))
+def test_part_config_parses_on_top_of_every_base(part):
+    fusion_default = [] if part.parent.name == "fusion" else [CONFIGS / "fusion" / "late.yaml"]
+    for base in BASES:
+        parse(base, *fusion_default, part)
+
+
+@pytest.mark.parametrize("suite", SUITES, ids=lambda p: p.name)
+def test_benchmark_suites_parse_and_name_existing_configs(suite):
+    from jsonargparse import ArgumentParser
+
+    from vqa.benchmark import plan, run_benchmark
+
+    parser = ArgumentParser()
+    parser.add_function_arguments(run_benchmark)
+    config = parser.parse_object(yaml.safe_load(suite.read_text()))
+    root = CONFIGS.parent
+    cells = plan({k: str(root / v) for k, v in config.datasets.items()},
+                 {k: str(root / v) for k, v in config.fusions.items()}, config.seeds)
+    assert cells
