@@ -51,6 +51,8 @@ class ImageEncoder(Encoder):
     Attributes:
         out_dim: width of the tokens.
         image_size: the (height, width) images should be resized to before batching, or None for "any".
+            Pretrained encoders set it to their backbone's training size and also resize other sizes
+            themselves, on the device.
     """
 
     name: ClassVar[str] = "image_encoder"

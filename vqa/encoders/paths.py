@@ -38,11 +38,12 @@ def resolve_pretrained(location: str) -> str:
     module, _, inner = location[len(PACKAGE_PREFIX) :].partition("/")
     spec = importlib.util.find_spec(module) if module.isidentifier() else None
     if spec is None or not spec.submodule_search_locations:
-        install = KNOWN_PACKAGES.get(module, f"the package that provides the module {module!r}")
-        raise PretrainedNotFoundError(
-            f"{location!r}: Python package {module!r} is not installed; run `pip install {install}` "
-            "(or `pip install 'vqa-fusion[pretrained]'`)"
+        hint = (
+            f"run `pip install {KNOWN_PACKAGES[module]}` (or `pip install 'vqa-fusion[pretrained]'`)"
+            if module in KNOWN_PACKAGES
+            else f"install the distribution that provides the module {module!r}"
         )
+        raise PretrainedNotFoundError(f"{location!r}: Python package {module!r} is not installed; {hint}")
     path = Path(next(iter(spec.submodule_search_locations))) / inner
     if not path.exists():
         raise PretrainedNotFoundError(f"{location!r}: {path} does not exist inside the installed package {module!r}")
