@@ -23,13 +23,13 @@ def test_torchvision_grid_tokens(model, width):
     assert tokens.shape == (2, 2 * 3, width) and mask.shape == (2, 6) and mask.all()  # stride 32
 
 
-def test_position_codes_are_added_to_the_feature_map():
-    with_codes = TorchvisionEncoder("resnet18").eval()
-    without = TorchvisionEncoder("resnet18", position_codes=False).eval()
-    without.load_state_dict(with_codes.state_dict())
+def test_tokens_are_the_last_feature_map_plus_position_codes():
+    encoder = TorchvisionEncoder("resnet18").eval()
     images = torch.rand(1, 3, 64, 64)
-    difference = with_codes(images)[0] - without(images)[0]  # (1, 2*2, 512)
-    torch.testing.assert_close(difference[0], grid_positions(2, 2, 512, torch.device("cpu")), atol=1e-5, rtol=0)
+    fmap = encoder.body(encoder.normalize(images))  # (1, 512, 2, 2)
+    tokens, _ = encoder(images)
+    expected = fmap.flatten(2).transpose(1, 2) + grid_positions(2, 2, 512, torch.device("cpu"))
+    torch.testing.assert_close(tokens, expected)
 
 
 def test_frozen_batchnorm_statistics_do_not_move_in_training_mode():
