@@ -38,7 +38,9 @@ def tiny_vit_dir(tmp_path_factory):
         hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, image_size=32, patch_size=8
     )
     ViTModel(config).save_pretrained(folder)
-    processor = ViTImageProcessor(size={"height": 32, "width": 32}, image_mean=[0.4, 0.5, 0.6], image_std=[0.2, 0.25, 0.3])
+    processor = ViTImageProcessor(
+        size={"height": 32, "width": 32}, image_mean=[0.4, 0.5, 0.6], image_std=[0.2, 0.25, 0.3]
+    )
     processor.save_pretrained(folder)
     return str(folder)
 

@@ -92,7 +92,8 @@ def test_training_leaves_frozen_parts_unchanged_and_in_eval_mode(tiny_clevr, tin
     }
     assert frozen and not (changed & frozen), f"frozen weights moved: {sorted(changed & frozen)[:3]}"
     assert any(name.startswith("fusion.") or name.startswith("head.") for name in changed)
-    last_layer = [name for name, p in module.model.text_encoder.named_parameters() if p.requires_grad and "weight" in name]
+    text = module.model.text_encoder
+    last_layer = [name for name, p in text.named_parameters() if p.requires_grad and "weight" in name]
     assert any(f"text_encoder.{name}" in changed for name in last_layer)
     # frozen BatchNorm-free ViT/BERT: also no buffer (e.g. position ids) was touched
     assert all(torch.equal(before[n], after[n]) for n in before if n.startswith("image_encoder."))

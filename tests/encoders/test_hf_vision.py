@@ -22,7 +22,8 @@ def test_vit_patch_tokens_with_preprocessing_from_the_processor(tiny_vit_dir):
     assert tokens.shape == (3, 16, 32) and mask.shape == (3, 16) and mask.dtype == torch.bool and mask.all()
     # the same as running the backbone by hand: resize, standardize, drop the CLS token
     resized = F.interpolate(images, size=(32, 32), mode="bilinear", align_corners=False, antialias=True)
-    pixels = (resized - torch.tensor([0.4, 0.5, 0.6]).view(1, 3, 1, 1)) / torch.tensor([0.2, 0.25, 0.3]).view(1, 3, 1, 1)
+    mean, std = torch.tensor([0.4, 0.5, 0.6]).view(1, 3, 1, 1), torch.tensor([0.2, 0.25, 0.3]).view(1, 3, 1, 1)
+    pixels = (resized - mean) / std
     expected = encoder.backbone(pixel_values=pixels).last_hidden_state[:, 1:]
     torch.testing.assert_close(tokens, expected)
 

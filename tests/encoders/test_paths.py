@@ -21,7 +21,7 @@ def test_plain_paths_and_hub_names_pass_through():
 
 
 def test_missing_package_or_path_says_what_to_install():
-    with pytest.raises(PretrainedNotFoundError, match="package .no_such_module_here. is not installed; install the distribution"):
+    with pytest.raises(PretrainedNotFoundError, match="'no_such_module_here' is not installed; install the distrib"):
         resolve_pretrained("package:no_such_module_here/model")
     with pytest.raises(PretrainedNotFoundError, match="does not exist inside the installed package 'vqa'"):
         resolve_pretrained("package:vqa/no/such/file")
