@@ -20,6 +20,8 @@ from vqa.model import VQAModel
 
 MODEL_CONFIG_KEY = "vqa_model_config"
 VOCAB_KEY = "vqa_vocab"
+# Learned tokens that, like biases and embeddings, get no weight decay.
+NO_DECAY_LEAVES = ("cls", "modality", "cls_token", "class_embedding", "register_tokens")
 
 
 def soft_targets(answer_ids: Tensor, answer_scores: Tensor, num_answers: int) -> Tensor:
@@ -56,6 +58,8 @@ class VQALitModule(pl.LightningModule):
         betas: AdamW betas.
         image_encoder_lr_multiplier: the image encoder learns at `lr` times this (0 freezes it in effect).
         text_encoder_lr_multiplier: the text encoder learns at `lr` times this.
+        layer_lr_decay: layer-wise learning-rate decay inside pretrained encoders: each layer below the top
+            learns at this factor times the layer above it (embeddings lowest); 1.0 = the same rate for all.
         warmup_steps: linear warm-up steps (at most a tenth of training); then a cosine decay.
         min_lr_ratio: final learning rate as a fraction of `lr`.
         compile: wrap the model in `torch.compile`.
@@ -75,6 +79,7 @@ class VQALitModule(pl.LightningModule):
         betas: tuple[float, float] = (0.9, 0.98),
         image_encoder_lr_multiplier: float = 1.0,
         text_encoder_lr_multiplier: float = 1.0,
+        layer_lr_decay: float = 1.0,
         warmup_steps: int = 200,
         min_lr_ratio: float = 0.01,
         compile: bool = False,
@@ -169,30 +174,32 @@ class VQALitModule(pl.LightningModule):
 
     def parameter_groups(self) -> list[dict[str, Any]]:
         """AdamW groups per part (image encoder, text encoder, the rest), each split into weights that decay
-        (matrices) and those that do not (biases, norms, embeddings, position codes); every group carries
-        its part's learning-rate multiplier in `lr_scale`."""
+        (matrices) and those that do not (biases, norms, embeddings, position codes). Every group carries its
+        learning-rate factor in `lr_scale`: the part's multiplier, times `layer_lr_decay ** (max_depth - depth)`
+        for encoder layers (see `Encoder.parameter_depths`). Frozen parameters are left out."""
         model = getattr(self.model, "_orig_mod", self.model)
-        parts = {
-            "image_encoder": (model.image_encoder, self.hparams.image_encoder_lr_multiplier),
-            "text_encoder": (model.text_encoder, self.hparams.text_encoder_lr_multiplier),
-        }
-        taken = {id(p) for module, _ in parts.values() for p in module.parameters()}
-        rest = [(n, p) for n, p in model.named_parameters() if id(p) not in taken]
-        named = {name: (list(module.named_parameters()), scale) for name, (module, scale) in parts.items()}
-        named["fusion_and_head"] = (rest, 1.0)
-        groups = []
-        for part, (parameters, scale) in named.items():
-            decay, no_decay = [], []
-            for name, parameter in parameters:
-                if not parameter.requires_grad:
-                    continue
-                skip = parameter.ndim < 2 or "embed" in name or "position" in name or name.endswith(("cls", "modality"))
-                (no_decay if skip else decay).append(parameter)
-            for params, weight_decay in ((decay, self.hparams.weight_decay), (no_decay, 0.0)):
-                if params:
-                    groups.append({"params": params, "weight_decay": weight_decay, "lr_scale": scale, "part": part,
-                                   "lr": self.hparams.lr * scale})
-        return groups
+        decay_rate = self.hparams.layer_lr_decay
+        scales: dict[int, tuple[str, float]] = {}  # id(parameter) -> (part, lr factor)
+        for part, encoder, multiplier in (
+            ("image_encoder", model.image_encoder, self.hparams.image_encoder_lr_multiplier),
+            ("text_encoder", model.text_encoder, self.hparams.text_encoder_lr_multiplier),
+        ):
+            depths, max_depth = encoder.parameter_depths() if decay_rate != 1.0 else ({}, 0)
+            for name, parameter in encoder.named_parameters():
+                scales[id(parameter)] = (part, multiplier * decay_rate ** (max_depth - depths.get(name, max_depth)))
+        grouped: dict[tuple[str, float, bool], list[nn.Parameter]] = {}
+        for name, parameter in model.named_parameters():
+            if not parameter.requires_grad:
+                continue
+            part, scale = scales.get(id(parameter), ("fusion_and_head", 1.0))
+            leaf = name.rsplit(".", 1)[-1]
+            no_decay = parameter.ndim < 2 or "embed" in name or "position" in name or leaf in NO_DECAY_LEAVES
+            grouped.setdefault((part, scale, not no_decay), []).append(parameter)
+        return [
+            {"params": params, "weight_decay": self.hparams.weight_decay if decays else 0.0, "lr_scale": scale,
+             "part": part, "lr": self.hparams.lr * scale}
+            for (part, scale, decays), params in grouped.items()
+        ]
 
     def configure_optimizers(self) -> dict[str, Any]:
         optimizer = torch.optim.AdamW(

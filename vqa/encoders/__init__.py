@@ -13,6 +13,10 @@ TOKENIZERS: Registry[Tokenizer] = Registry("tokenizer", Tokenizer)
 from vqa.encoders.image import ConvGridEncoder  # noqa: E402
 from vqa.encoders.text import GRUTextEncoder, LSTMTextEncoder, TransformerTextEncoder  # noqa: E402
 from vqa.encoders.tokenizer import WordTokenizer  # noqa: E402
+from vqa.encoders.hf_text import HFTextEncoder, HFTokenizer  # noqa: E402
+from vqa.encoders.hf_vision import HFImageEncoder  # noqa: E402
+from vqa.encoders.torchvision_grid import TorchvisionEncoder  # noqa: E402
+from vqa.encoders.efficientnet_lite import EfficientNetLiteEncoder  # noqa: E402
 
 __all__ = [
     "IMAGE_ENCODERS",
@@ -26,4 +30,9 @@ __all__ = [
     "LSTMTextEncoder",
     "TransformerTextEncoder",
     "WordTokenizer",
+    "HFTextEncoder",
+    "HFTokenizer",
+    "HFImageEncoder",
+    "TorchvisionEncoder",
+    "EfficientNetLiteEncoder",
 ]

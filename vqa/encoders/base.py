@@ -8,7 +8,40 @@ import torch
 from torch import Tensor, nn
 
 
-class ImageEncoder(nn.Module):
+class Encoder(nn.Module):
+    """What image and text encoders share: freezing-aware `train()`, `is_frozen`, and layer depths.
+
+    A part whose parameters are all frozen (`requires_grad=False`) is kept in eval mode even when the model
+    is put in training mode (Lightning calls `model.train()` every epoch): frozen BatchNorm statistics must not
+    drift and frozen layers must not apply dropout, or "frozen" features would change from step to step.
+    """
+
+    def train(self, mode: bool = True) -> "Encoder":
+        super().train(mode)
+        if mode:
+            for module in self.modules():
+                parameters = list(module.parameters())
+                if parameters and not any(p.requires_grad for p in parameters):
+                    module.eval()
+        return self
+
+    @property
+    def is_frozen(self) -> bool:
+        """True when nothing in the encoder learns: its output depends on its input alone (cacheable)."""
+        return not any(p.requires_grad for p in self.parameters())
+
+    def parameter_depths(self) -> tuple[dict[str, int], int]:
+        """Depth of each parameter for layer-wise learning-rate decay.
+
+        Returns:
+            (depths, max_depth): `depths` maps names from `named_parameters()` to 0 (input side, e.g.
+            embeddings) .. `max_depth` (output side); a parameter not listed counts as `max_depth`.
+            Encoders without a layer structure return `({}, 0)`: one learning rate for all.
+        """
+        return {}, 0
+
+
+class ImageEncoder(Encoder):
     """Turns a batch of images into a sequence of visual tokens.
 
     Contract: `forward(images [B,3,H,W] float in [0, 1]) -> (tokens [B,Ni,out_dim], mask [B,Ni] bool)`.
@@ -18,6 +51,8 @@ class ImageEncoder(nn.Module):
     Attributes:
         out_dim: width of the tokens.
         image_size: the (height, width) images should be resized to before batching, or None for "any".
+            Pretrained encoders set it to their backbone's training size and also resize other sizes
+            themselves, on the device.
     """
 
     name: ClassVar[str] = "image_encoder"
@@ -37,7 +72,7 @@ class ImageEncoder(nn.Module):
         raise NotImplementedError
 
 
-class TextEncoder(nn.Module):
+class TextEncoder(Encoder):
     """Turns token ids into contextual token features.
 
     Contract: built as `TextEncoder(vocab_size, ...)`;
