@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# One thread: test models are tiny, and several processes (DDP tests, CLI subprocesses) share the cores;
+# oversubscribed OpenMP threads make tiny models 10x slower.
+torch.set_num_threads(1)
 warnings.filterwarnings("ignore", message=".*does not have many workers.*")
 
 REPO = Path(__file__).resolve().parents[1]

@@ -63,6 +63,8 @@ class VQALitModule(pl.LightningModule):
         warmup_steps: linear warm-up steps (at most a tenth of training); then a cosine decay.
         min_lr_ratio: final learning rate as a fraction of `lr`.
         compile: wrap the model in `torch.compile`.
+        cache_image_features: when the image encoder is frozen, compute its tokens once per image into the
+            datamodule's feature cache and train on those (see `vqa.data.feature_cache`).
     """
 
     def __init__(
@@ -83,6 +85,7 @@ class VQALitModule(pl.LightningModule):
         warmup_steps: int = 200,
         min_lr_ratio: float = 0.01,
         compile: bool = False,
+        cache_image_features: bool = True,
     ) -> None:
         super().__init__()
         if vocab is None:
@@ -108,7 +111,10 @@ class VQALitModule(pl.LightningModule):
     # ---- steps -------------------------------------------------------------------------------------------
 
     def forward(self, batch: dict[str, Tensor]) -> Tensor:
-        """Answer logits [B, A] for a batch dict."""
+        """Answer logits [B, A] for a batch dict (pixels, or cached image tokens)."""
+        if "image_tokens" in batch:
+            return self.model.answer(batch["image_tokens"], batch["image_mask"], batch["token_ids"],
+                                     batch["token_mask"], batch["image_index"])
         return self.model(batch["images"], batch["token_ids"], batch["token_mask"], batch["image_index"])
 
     def compute_loss(self, logits: Tensor, targets: Tensor) -> Tensor:
@@ -165,6 +171,27 @@ class VQALitModule(pl.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         self._log_groups("test")
+
+    # ---- feature cache -----------------------------------------------------------------------------------
+
+    def _attach_feature_cache(self) -> None:
+        """Serve cached image tokens instead of pixels when the image encoder is frozen (idempotent)."""
+        datamodule = getattr(self.trainer, "datamodule", None)
+        encoder = getattr(self.model, "_orig_mod", self.model).image_encoder
+        if self.hparams.cache_image_features and encoder.is_frozen and hasattr(datamodule, "attach_feature_cache"):
+            datamodule.attach_feature_cache(encoder, self.device)
+
+    def on_fit_start(self) -> None:
+        self._attach_feature_cache()
+
+    def on_validation_start(self) -> None:
+        self._attach_feature_cache()
+
+    def on_test_start(self) -> None:
+        self._attach_feature_cache()
+
+    def on_predict_start(self) -> None:
+        self._attach_feature_cache()
 
     # ---- optimization ------------------------------------------------------------------------------------
 

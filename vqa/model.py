@@ -89,10 +89,16 @@ class VQAModel(nn.Module):
             logits [B, num_answers].
         """
         img, img_mask = self.encode_images(images)  # (Bi, Ni, Di)
+        return self.answer(img, img_mask, token_ids, token_mask, image_index)
+
+    def answer(
+        self, img: Tensor, img_mask: Tensor, token_ids: Tensor, token_mask: Tensor, image_index: Tensor | None = None
+    ) -> Tensor:
+        """Answer logits [B, num_answers] from image tokens [Bi, Ni, Di] (from the encoder or the feature cache)."""
         if image_index is not None:
             img, img_mask = img[image_index], img_mask[image_index]  # (B, Ni, Di)
         txt, txt_mask = self.text_encoder(token_ids, token_mask)  # (B, Nt, Dt)
-        return self.head(self.fusion(img, img_mask, txt, txt_mask))
+        return self.head(self.fusion(img.float(), img_mask, txt, txt_mask))
 
     def config(self) -> dict[str, Any]:
         """JSON recipe that `VQAModel.from_config` rebuilds this architecture from."""

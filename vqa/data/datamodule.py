@@ -10,10 +10,11 @@ import torch
 from torch.utils.data import DataLoader
 
 from vqa.data.dataset import EncodedVQADataset, ImageGroupedBatchSampler, keep_batch
+from vqa.data.feature_cache import CachedFeatures, build_cache
 from vqa.data.records import VQASplit
 from vqa.data.sources import SPLITS, VQASource
 from vqa.data.vocab import AnswerVocab, Vocabulary
-from vqa.encoders.base import Tokenizer
+from vqa.encoders.base import ImageEncoder, Tokenizer
 from vqa.encoders.tokenizer import WordTokenizer
 
 
@@ -33,6 +34,7 @@ class VQADataModule(pl.LightningDataModule):
         max_answers: keep at most this many answers (most frequent first).
         predict_split: which split `predict` runs on.
         seed: shuffling seed.
+        feature_cache_dir: where image tokens of frozen image encoders are cached (see `attach_feature_cache`).
     """
 
     def __init__(
@@ -47,6 +49,7 @@ class VQADataModule(pl.LightningDataModule):
         max_answers: int | None = None,
         predict_split: str = "test",
         seed: int = 0,
+        feature_cache_dir: str = "data/feature_cache",
     ) -> None:
         super().__init__()
         if predict_split not in SPLITS:
@@ -61,8 +64,10 @@ class VQADataModule(pl.LightningDataModule):
         self.max_answers = max_answers
         self.predict_split = predict_split
         self.seed = seed
+        self.feature_cache_dir = feature_cache_dir
         self._splits: dict[str, VQASplit] = {}
         self._datasets: dict[str, EncodedVQADataset] = {}
+        self._feature_encoder: tuple[ImageEncoder, torch.device] | None = None
 
     def split(self, name: str) -> VQASplit:
         """The records of split `name`, read once."""
@@ -88,7 +93,21 @@ class VQADataModule(pl.LightningDataModule):
         """Split `name` encoded with the vocabulary, built once."""
         if name not in self._datasets:
             self._datasets[name] = EncodedVQADataset(self.split(name), self.vocab)
-        return self._datasets[name]
+        dataset = self._datasets[name]
+        if self._feature_encoder is not None and not isinstance(dataset.images, CachedFeatures):
+            encoder, device = self._feature_encoder
+            dataset.images = build_cache(encoder, self.split(name).images, self.feature_cache_dir, device)
+        return dataset
+
+    def attach_feature_cache(self, encoder: ImageEncoder, device: torch.device) -> None:
+        """From now on serve the tokens of the frozen `encoder` from the disk cache instead of pixels.
+
+        Caches are built on first use per split (encoder run on `device`) and shared across runs and
+        processes: a benchmark grid encodes each image once for all its fusions.
+        """
+        self._feature_encoder = (encoder, device)
+        for name in list(self._datasets):
+            self.dataset(name)
 
     def _loader(self, name: str, train: bool) -> DataLoader:
         dataset = self.dataset(name)

@@ -16,7 +16,8 @@ class EncodedVQADataset(Dataset):
     """A split with questions tokenized and answers turned into sparse soft targets, held as tensors.
 
     `__getitems__` (used by `DataLoader` for whole batches) returns one dict per batch:
-        images [Bi, 3, H, W] uint8: the distinct images of the batch,
+        images [Bi, 3, H, W] uint8: the distinct images of the batch (or, from a feature cache,
+            image_tokens [Bi, Ni, Di] float16 and image_mask [Bi, Ni] bool),
         image_index [B] long: which of them each question is about,
         token_ids [B, L] long, token_mask [B, L] bool (L = longest question in the batch),
         answer_ids [B, K] long, answer_scores [B, K] float: sparse VQA soft targets,
@@ -51,7 +52,7 @@ class EncodedVQADataset(Dataset):
         mask = self.token_mask[index]
         length = max(int(mask.sum(1).max()), 1)  # trim padding beyond this batch's longest question
         return {
-            "images": self.images.get(distinct),
+            **self.images.batch_fields(distinct),
             "image_index": image_index,
             "token_ids": self.token_ids[index, :length],
             "token_mask": mask[:, :length],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +42,20 @@ class ImageStore:
     def subset(self, keep: Tensor) -> "ImageStore":
         """A store of the images at `keep` [k], renumbered 0..k-1."""
         return _Subset(self, keep)
+
+    def batch_fields(self, indices: Tensor) -> dict[str, Tensor]:
+        """What a batch carries for the images at `indices`: pixels here; cached tokens for a feature cache."""
+        return {"images": self.get(indices)}
+
+    def fingerprint(self) -> str:
+        """A string that changes whenever the images change (keys the feature cache).
+
+        This default hashes every pixel; stores of files should override it with something cheaper.
+        """
+        digest = hashlib.sha1()
+        for start in range(0, len(self), 1024):
+            digest.update(self.get(torch.arange(start, min(start + 1024, len(self)))).numpy().tobytes())
+        return f"pixels:{len(self)}:{digest.hexdigest()}"
 
 
 class InMemoryImages(ImageStore):
@@ -92,6 +107,10 @@ class _Subset(ImageStore):
 
     def get(self, indices: Tensor) -> Tensor:
         return self.store.get(self.keep[indices])
+
+    def fingerprint(self) -> str:
+        kept = hashlib.sha1(self.keep.numpy().tobytes()).hexdigest()
+        return f"subset:{kept}:of:{self.store.fingerprint()}"
 
 
 def carve_validation(split: VQASplit, num_images: int, seed: int) -> tuple[VQASplit, VQASplit]:
