@@ -235,12 +235,24 @@ GENERATORS = {
     "compare_attribute": compare_attribute_question,
 }
 YES_NO_FAMILIES = ("exist", "compare_integer", "compare_attribute")
+BALANCED_COUNTS = 4  # count answers aimed for: 0, 1, 2, 3 equally often
+
+
+def wanted_answer(family: str, rng: np.random.Generator) -> str | None:
+    """The answer to aim for, so that answers are balanced: yes or no; a count of 0-3 (small counts would
+    otherwise dominate); None (any) for query_attribute, whose answers are balanced by the scenes."""
+    if family in YES_NO_FAMILIES:
+        return _yes_no(bool(rng.integers(2)))
+    if family == "count":
+        return str(int(rng.integers(BALANCED_COUNTS)))
+    return None
 
 
 def generate_question(scene: Scene, rng: np.random.Generator, family: str, hops: int) -> dict | None:
-    """One question of `family` with exactly `hops` relations; yes/no families are balanced by drawing the
-    wanted answer first and retrying. None if the scene does not allow one (e.g. too few objects)."""
-    wanted = _yes_no(bool(rng.integers(2))) if family in YES_NO_FAMILIES else None
+    """One question of `family` with exactly `hops` relations. The wanted answer is drawn first and the
+    question retried until it has that answer (`wanted_answer`); after `ATTEMPTS` tries the first question
+    made is kept. None if the scene allows no question of this kind (e.g. no relation chain that long)."""
+    wanted = wanted_answer(family, rng)
     fallback = None
     for _ in range(ATTEMPTS):
         made = GENERATORS[family](scene, rng, hops)
@@ -345,7 +357,7 @@ class ClevrLike(VQASource):
     def cache_file(self) -> Path:
         """The cache file for these settings (the name hashes every setting that changes the data)."""
         settings = [self.num_images, self.questions_per_image, self.image_size, self.min_objects,
-                    self.max_objects, self.max_hops, list(self.families), self.seed, "v1"]
+                    self.max_objects, self.max_hops, list(self.families), self.seed, "v2"]
         digest = hashlib.sha1(json.dumps(settings).encode()).hexdigest()[:12]
         return self.cache_dir / f"clevr_like_{digest}.npz"
 
