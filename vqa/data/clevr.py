@@ -36,7 +36,7 @@ TYPE_NAMES = ("exist", "count", "compare_number", "query_attribute", "compare_at
 def question_type(last_function: str) -> str:
     """exist / count / compare_number / query_attribute / compare_attribute from a program's last function."""
     if last_function not in QUESTION_TYPES:
-        raise ValueError(f"unknown final CLEVR program function {last_function!r}; expected one of {sorted(QUESTION_TYPES)}")
+        raise ValueError(f"unknown final function {last_function!r}; expected one of {sorted(QUESTION_TYPES)}")
     return QUESTION_TYPES[last_function]
 
 
@@ -72,12 +72,10 @@ def read_clevr_split(
             if not program:
                 raise DatasetError(f"{questions_file}: {where}.program: expected the question's program, got []")
             last = field(program[-1], "function", str, questions_file, f"{where}.program[{len(program) - 1}]")
-            if last not in QUESTION_TYPES:
-                raise DatasetError(
-                    f"{questions_file}: {where}.program: unknown final function {last!r}; "
-                    f"expected one of {sorted(QUESTION_TYPES)}"
-                )
-            types = {"type": QUESTION_TYPES[last], "function": last}
+            try:
+                types = {"type": question_type(last), "function": last}
+            except ValueError as error:
+                raise DatasetError(f"{questions_file}: {where}.program: {error}") from error
             meta["question_family_index"] = optional_field(entry, "question_family_index", int, questions_file, where)
         records.append(VQARecord(image_position[path], question, answers, types, meta))
     images = ImageFiles(paths, image_size)

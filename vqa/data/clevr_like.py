@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
@@ -83,18 +84,19 @@ def noun_phrase(description: Description, plural: bool = False) -> str:
 
 
 def program_step(function: str, value: str | Description = "") -> str:
+    """One program step as text: "filter[large,red]", "relate[left]", "count"."""
     if isinstance(value, dict):
         value = ",".join(value[a] for a in ATTRIBUTES if a in value)
     return f"{function}[{value}]" if value else function
 
 
+@dataclass
 class Reference:
-    """A phrase that picks out exactly one object: "the red circle that is left of the small square"."""
+    """A phrase that picks out exactly one object (`target`): "the red circle that is left of the small square"."""
 
-    def __init__(self, target: int, text: str, program: list[str]) -> None:
-        self.target = target
-        self.text = text
-        self.program = program
+    target: int
+    text: str
+    program: list[str]
 
 
 def make_reference(scene: Scene, rng: np.random.Generator, hops: int, exclude: tuple[str, ...] = ()) -> Reference | None:
