@@ -1,0 +1,69 @@
+"""Images kept on disk and decoded when a batch asks for them (in DataLoader workers when there are some)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+from torch import Tensor
+
+from vqa.data.images import load_image
+from vqa.data.records import ImageStore
+from vqa.data.sources import DatasetError
+
+
+class ImageFiles(ImageStore):
+    """A split's images as file paths, decoded lazily with PIL and resized to one size.
+
+    Nothing is decoded when a dataset is read: `get` decodes exactly the images of one batch. The dataset's
+    `__getitems__` calls `get`, so with `num_workers > 0` the decoding runs in the DataLoader worker processes.
+    Each image becomes 8-bit RGB (grayscale, palette, alpha and 16-bit files are converted) and is resized
+    with bilinear filtering to `size`, so that a batch stacks into one tensor.
+
+    Args:
+        paths: one file per image; image index i is `paths[i]`.
+        size: (height, width) every image is resized to.
+    """
+
+    def __init__(self, paths: Sequence[str | os.PathLike], size: tuple[int, int]) -> None:
+        if len(size) != 2 or min(size) < 1:
+            raise ValueError(f"image size must be (height, width) with positive values, got {size}")
+        self.paths = [str(p) for p in paths]  # plain strings: cheap to send to worker processes
+        self.size = (int(size[0]), int(size[1]))
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def get(self, indices: Tensor) -> Tensor:
+        """Decode the images at `indices` [n] -> uint8 [n, 3, height, width]."""
+        chosen = torch.as_tensor(indices).reshape(-1).tolist()
+        if not chosen:
+            return torch.empty(0, 3, *self.size, dtype=torch.uint8)
+        return torch.stack([load_image(self.paths[i], self.size) for i in chosen])
+
+    def subset(self, keep: Tensor) -> "ImageFiles":
+        return ImageFiles([self.paths[i] for i in torch.as_tensor(keep).tolist()], self.size)
+
+    def check_exist(self, dataset: str, describe: Callable[[int], str]) -> None:
+        """Raise one DatasetError if any file is missing, naming the first one and who needs it.
+
+        Args:
+            dataset: what is being read, e.g. "VQA v2 train".
+            describe: the entry that needs image i, e.g. "image_id 9, question_id 90000 (questions[0] of ...)".
+        """
+        missing = [i for i, path in enumerate(self.paths) if not os.path.isfile(path)]
+        if missing:
+            first = missing[0]
+            more = f" ({len(missing)} of {len(self.paths)} image files are missing)" if len(missing) > 1 else ""
+            raise DatasetError(
+                f"{dataset}: image file not found: {self.paths[first]}, needed by {describe(first)}{more}"
+            )
+
+
+def image_table(paths: Sequence[Path]) -> tuple[list[Path], list[int]]:
+    """Distinct image paths in order of first appearance, and the image index of each entry."""
+    position: dict[Path, int] = {}
+    index = [position.setdefault(path, len(position)) for path in paths]
+    return list(position), index
