@@ -91,6 +91,11 @@ class VQAModel(nn.Module):
         img, img_mask = self.encode_images(images)  # (Bi, Ni, Di)
         if image_index is not None:
             img, img_mask = img[image_index], img_mask[image_index]  # (B, Ni, Di)
+        return self.answer_logits(img, img_mask, token_ids, token_mask)
+
+    def answer_logits(self, img: Tensor, img_mask: Tensor, token_ids: Tensor, token_mask: Tensor) -> Tensor:
+        """Answer logits [B, num_answers] from already encoded images (img [B,Ni,Di], img_mask [B,Ni]) and
+        question token ids [B, Nt] with mask [B, Nt]; lets inference encode each image only once."""
         txt, txt_mask = self.text_encoder(token_ids, token_mask)  # (B, Nt, Dt)
         return self.head(self.fusion(img, img_mask, txt, txt_mask))
 
