@@ -66,7 +66,7 @@ class Predictor:
     """Answers questions about images with a trained `VQAModel`, preprocessing images as in training.
 
     Args:
-        model: the trained network.
+        model: the trained network (put in eval mode and moved to `device`).
         vocab: its vocabulary (tokenizer, answers, training image size).
         scores: how logits become probabilities: "sigmoid" for models trained with BCE (the default loss;
             each answer's probability stands alone) or "softmax" (probabilities sum to 1).
@@ -131,6 +131,7 @@ class Predictor:
     def answer_batch(self, images: Sequence[ImageInput], questions: Sequence[str], top_k: int = 1) -> list[list[Answer]]:
         """Answer many questions; question i is about images[i]. Each distinct image (the same path or the same
         object passed several times) is decoded and encoded once; batches hold up to `batch_size` items."""
+        self._check_top_k(top_k)
         return self._top_answers(self.probabilities(images, questions), top_k)
 
     def probabilities(self, images: Sequence[ImageInput], questions: Sequence[str]) -> Tensor:
@@ -150,9 +151,7 @@ class Predictor:
             raise PredictionError("answer_batch takes a list of images and a list of questions; use answer() for one")
         if len(images) != len(questions):
             raise PredictionError(f"got {len(images)} images for {len(questions)} questions; give one image per question")
-        for position, question in enumerate(questions):
-            if not isinstance(question, str):
-                raise PredictionError(f"question #{position} must be a string, got {type(question).__name__}")
+        _check_questions(questions)
         distinct, image_index = _distinct_images(images)
         token_ids, token_mask = self.vocab.tokenizer.encode(list(questions))  # (N, L)
         logits = torch.empty(len(questions), len(self.answers))
@@ -173,9 +172,12 @@ class Predictor:
                 logits[part] = out.float().cpu()
         return logits
 
-    def _top_answers(self, probabilities: Tensor, top_k: int) -> list[list[Answer]]:
+    def _check_top_k(self, top_k: int) -> None:
         if not 1 <= top_k <= len(self.answers):
             raise PredictionError(f"top_k must be between 1 and the number of answers ({len(self.answers)}), got {top_k}")
+
+    def _top_answers(self, probabilities: Tensor, top_k: int) -> list[list[Answer]]:
+        """probabilities [N, A] -> per row, the `top_k` answers, best first."""
         top = probabilities.topk(top_k, dim=-1)
         return [
             [Answer(self.answers[int(i)], float(p)) for i, p in zip(ids, probs)]
@@ -195,6 +197,8 @@ class Predictor:
         """
         from vqa.attention_map import draw_attention  # matplotlib is imported only when a map is drawn
 
+        top_k = min(top_k, len(self.answers))
+        self._check_top_k(top_k)
         fusion = self.model.fusion
         if not fusion.interactive:
             raise PredictionError(
@@ -209,6 +213,7 @@ class Predictor:
                 f"image encoder {self.model.image_encoder.name!r} does not lay its tokens on a grid, "
                 "so its attention cannot be drawn over the image"
             )
+        _check_questions([question])
         token_ids, token_mask = self.vocab.tokenizer.encode([question])
         with fusion.recording_attention() as attention:
             logits = self.model(pixels[None].to(self.device), token_ids.to(self.device), token_mask.to(self.device))
@@ -219,9 +224,15 @@ class Predictor:
                 "image-token grid"
             )
         heat = weights[0].float().cpu().reshape(grid).numpy()  # (rows, cols)
-        answers = self._top_answers(PROBABILITIES[self.scores](logits.float().cpu()), min(top_k, len(self.answers)))[0]
+        answers = self._top_answers(PROBABILITIES[self.scores](logits.float().cpu()), top_k)[0]
         path = draw_attention(rgb, heat, question, [(a.answer, a.probability) for a in answers], out)
         return Explanation(answers, path, heat)
+
+
+def _check_questions(questions: Sequence[object]) -> None:
+    for position, question in enumerate(questions):
+        if not isinstance(question, str):
+            raise PredictionError(f"question #{position} must be a string, got {type(question).__name__}")
 
 
 def _distinct_images(images: Sequence[ImageInput]) -> tuple[list[ImageInput], Tensor]:
