@@ -46,8 +46,10 @@ def draw_attention(
     axes = figure.add_subplot()
     axes.imshow(np.asarray(image))
     extent = (-0.5, width - 0.5, height - 0.5, -0.5)  # the same pixel box as the image itself
+    # Colours span the weights' own range so that small differences show; the colour bar gives the true values.
+    low, high = float(attention.min()), float(attention.max())
     overlay = axes.imshow(
-        attention, cmap="jet", alpha=0.45, extent=extent, interpolation="bilinear", vmin=0.0, vmax=float(attention.max())
+        attention, cmap="turbo", alpha=0.45, extent=extent, interpolation="bilinear", vmin=low, vmax=max(high, low + 1e-6)
     )
     figure.colorbar(overlay, ax=axes, fraction=0.046, pad=0.04, label="attention weight")
     ranked = " · ".join(f"{answer} ({probability:.0%})" for answer, probability in answers)
