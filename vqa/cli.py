@@ -2,6 +2,8 @@
 
     vqa fit -c configs/easy_vqa.yaml -c configs/fusion/cross_attention.yaml
     vqa test -c configs/easy_vqa.yaml -c configs/fusion/cross_attention.yaml --ckpt_path best
+    vqa export runs/easy_vqa/.../checkpoints/last.ckpt models/easy_vqa
+    vqa ask --model models/easy_vqa --image shape.png --question "What color is the shape?" --top-k 3
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from vqa.lit import VQALitModule
 COMMANDS: dict[str, str] = {
     "benchmark": "vqa.benchmark:main",
     "data": "vqa.data.cli:main",
+    "export": "vqa.export:main",
+    "ask": "vqa.ask:main",
 }
 
 

@@ -94,11 +94,21 @@ class VQAModel(nn.Module):
     def answer(
         self, img: Tensor, img_mask: Tensor, token_ids: Tensor, token_mask: Tensor, image_index: Tensor | None = None
     ) -> Tensor:
-        """Answer logits [B, num_answers] from image tokens [Bi, Ni, Di] (from the encoder or the feature cache)."""
+        """Answer logits [B, num_answers] from already encoded images, so each image is encoded only once.
+
+        Args:
+            img: image tokens [Bi, Ni, Di] (from the image encoder, or float16 from the feature cache).
+            img_mask: [Bi, Ni] bool.
+            token_ids: [B, Nt] question token ids.
+            token_mask: [B, Nt] bool.
+            image_index: [B] which image each question is about (default: question i <-> image i).
+        """
         if image_index is not None:
             img, img_mask = img[image_index], img_mask[image_index]  # (B, Ni, Di)
+        if img.dtype == torch.float16:  # cached tokens are stored in half precision
+            img = img.float()
         txt, txt_mask = self.text_encoder(token_ids, token_mask)  # (B, Nt, Dt)
-        return self.head(self.fusion(img.float(), img_mask, txt, txt_mask))
+        return self.head(self.fusion(img, img_mask, txt, txt_mask))
 
     def config(self) -> dict[str, Any]:
         """JSON recipe that `VQAModel.from_config` rebuilds this architecture from."""

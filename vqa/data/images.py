@@ -1,9 +1,10 @@
-"""Decoding image files into uint8 RGB tensors, with errors that name the file."""
+"""Decoding images (files, PIL images, numpy arrays, tensors) into uint8 RGB tensors, with clear errors."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Union
 
 import numpy as np
 import torch
@@ -14,7 +15,8 @@ from vqa.errors import VQAError
 
 
 class ImageLoadError(VQAError, ValueError):
-    """An image file is missing, unreadable or not an image; the message names the file."""
+    """An image is missing, unreadable or not an image (the message names the file), or an in-memory image has an
+    unsupported type, shape or value range."""
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
@@ -36,21 +38,104 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
+def open_rgb(path: str | os.PathLike) -> Image.Image:
+    """Decode an image file into an 8-bit RGB PIL image (any mode converted by `to_rgb`).
+
+    Raises:
+        ImageLoadError: the file is missing, truncated, or not an image.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ImageLoadError(f"image file not found: {path}")
+    if not path.is_file():
+        raise ImageLoadError(f"not an image file: {path} is a directory or special file")
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return to_rgb(image)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        raise ImageLoadError(f"cannot read image {path}: {error}") from error
+
+
+def resize_to_tensor(rgb: Image.Image, size: tuple[int, int] | None = None) -> Tensor:
+    """An RGB PIL image to uint8 [3, H, W], resized (bilinear) to `size` = (height, width) if given."""
+    if size is not None and rgb.size != (size[1], size[0]):
+        rgb = rgb.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+    return torch.from_numpy(np.asarray(rgb, dtype=np.uint8).copy()).permute(2, 0, 1)
+
+
 def load_image(path: str | os.PathLike, size: tuple[int, int] | None = None) -> Tensor:
     """Decode an image file to uint8 [3, H, W] RGB, resized to `size` = (height, width) if given.
 
     Raises:
         ImageLoadError: the file is missing, truncated, or not an image.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ImageLoadError(f"image file not found: {path}")
-    try:
-        with Image.open(path) as image:
-            image.load()
-            rgb = to_rgb(image)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-        raise ImageLoadError(f"cannot read image {path}: {error}") from error
-    if size is not None and rgb.size != (size[1], size[0]):
-        rgb = rgb.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-    return torch.from_numpy(np.asarray(rgb, dtype=np.uint8).copy()).permute(2, 0, 1)
+    return resize_to_tensor(open_rgb(path), size)
+
+
+# What `as_rgb` accepts: a file path, a PIL image, a numpy array [H,W] / [H,W,C], or a tensor [H,W] / [C,H,W]
+# (C = 1 grey, 3 RGB, 4 RGBA); uint8, bool, 16-bit integers, or floats in [0, 1].
+ImageInput = Union[str, os.PathLike, Image.Image, np.ndarray, Tensor]
+
+
+def _array_to_uint8(array: np.ndarray) -> np.ndarray:
+    """Pixel values of any numeric dtype to uint8, with the same 16-bit rule as `to_rgb`."""
+    if array.dtype == np.uint8:
+        return array
+    if array.dtype == np.bool_:
+        return array.astype(np.uint8) * 255
+    if np.issubdtype(array.dtype, np.integer):
+        low, high = int(array.min(initial=0)), int(array.max(initial=0))
+        if low < 0 or high > 65535:
+            raise ImageLoadError(f"integer pixel values must lie in [0, 65535], got [{low}, {high}]")
+        peak = 65535.0 if high > 255 else 255.0  # 16-bit data, unless every value fits 8 bits
+        # Truncation, as in `to_rgb`, so a 16-bit file and the same pixels as an array give equal tensors.
+        return (array.astype(np.float64) / peak * 255).clip(0, 255).astype(np.uint8)
+    if np.issubdtype(array.dtype, np.floating):
+        if not np.isfinite(array).all() or array.min(initial=0) < 0 or array.max(initial=0) > 1:
+            raise ImageLoadError(
+                f"float pixel values must lie in [0, 1], got [{array.min()}, {array.max()}]; "
+                "divide 8-bit values by 255 or pass a uint8 array"
+            )
+        return (array * 255).round().astype(np.uint8)
+    raise ImageLoadError(f"unsupported pixel dtype {array.dtype}; expected uint8, bool, 16-bit integers or float")
+
+
+def array_to_rgb(array: np.ndarray) -> Image.Image:
+    """A numpy image [H, W] or [H, W, C] (C = 1, 3 or 4) to an 8-bit RGB PIL image (alpha on white)."""
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in (3, 4)) or 0 in array.shape:
+        raise ImageLoadError(
+            f"expected an image array of shape [H, W] or [H, W, C] with C in (1, 3, 4), got {list(array.shape)}"
+        )
+    return to_rgb(Image.fromarray(np.ascontiguousarray(_array_to_uint8(array))))
+
+
+def as_rgb(image: ImageInput) -> Image.Image:
+    """Any supported image input (see `ImageInput`) to an 8-bit RGB PIL image.
+
+    Numpy arrays are channels-last ([H, W, C], the numpy/PIL convention); tensors are channels-first
+    ([C, H, W], the torch convention); both may also be [H, W] greyscale.
+
+    Raises:
+        ImageLoadError: a missing or unreadable file, an unsupported type, shape or value range.
+    """
+    if isinstance(image, (str, os.PathLike)):
+        return open_rgb(image)
+    if isinstance(image, Image.Image):
+        return to_rgb(image)
+    if isinstance(image, Tensor):
+        if image.ndim == 3 and image.shape[0] in (1, 3, 4):
+            image = image.permute(1, 2, 0)  # (H, W, C)
+        elif image.ndim != 2:
+            raise ImageLoadError(
+                f"expected an image tensor of shape [C, H, W] with C in (1, 3, 4) or [H, W], got {list(image.shape)}"
+                + ("; pass one image at a time (answer_batch takes a list)" if image.ndim == 4 else "")
+            )
+        return array_to_rgb(image.detach().cpu().numpy())
+    if isinstance(image, np.ndarray):
+        return array_to_rgb(image)
+    raise ImageLoadError(
+        f"unsupported image type {type(image).__name__}; expected a file path, PIL.Image, numpy array or torch tensor"
+    )

@@ -84,11 +84,20 @@ class AnswerVocab:
 
 @dataclass
 class Vocabulary:
-    """Everything a model needs to read questions and name answers; saved with it as JSON."""
+    """Everything a model needs to read its inputs and name its answers; saved with it as JSON.
+
+    Attributes:
+        tokenizer: the fitted question tokenizer.
+        answers: the answer classes.
+        groups: the per-type breakdown groups.
+        image_size: (height, width) of the training images, so inference resizes images the same way;
+            None when unknown (then images are used at their own size).
+    """
 
     tokenizer: Tokenizer
     answers: AnswerVocab
     groups: list[str]
+    image_size: tuple[int, int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: tokenizer recipe and state, answer list, breakdown groups."""
@@ -96,6 +105,7 @@ class Vocabulary:
             "tokenizer": {**part_config(self.tokenizer), "state": self.tokenizer.state_dict()},
             "answers": list(self.answers.answers),
             "groups": list(self.groups),
+            "image_size": None if self.image_size is None else list(self.image_size),
         }
 
     @classmethod
@@ -105,6 +115,8 @@ class Vocabulary:
             spec = data["tokenizer"]
             tokenizer = TOKENIZERS.create(spec["name"], **spec["init_args"])
             tokenizer.load_state_dict(spec["state"])
-            return cls(tokenizer, AnswerVocab(data["answers"]), list(data["groups"]))
-        except (KeyError, TypeError) as error:
+            size = data.get("image_size")  # absent in vocabularies saved before it was recorded
+            image_size = None if size is None else (int(size[0]), int(size[1]))
+            return cls(tokenizer, AnswerVocab(data["answers"]), list(data["groups"]), image_size)
+        except (KeyError, TypeError, IndexError) as error:
             raise ValueError(f"malformed vocabulary: missing or invalid field {error}") from error

@@ -68,6 +68,15 @@ class ImageEncoder(Encoder):
         """images [B,3,H,W] in [0, 1] -> standardized with this encoder's statistics."""
         return (images - self.mean.to(images.dtype)) / self.std.to(images.dtype)
 
+    def grid_shape(self, image_size: tuple[int, int]) -> tuple[int, int] | None:
+        """Where the tokens of an image of `image_size` = (height, width) lie, for drawing attention maps.
+
+        Returns:
+            (rows, cols) when the encoder gives exactly rows * cols tokens, token i being cell
+            (i // cols, i % cols) of a grid laid evenly over the image; None when its tokens are not a grid.
+        """
+        return None
+
     def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:  # pragma: no cover
         raise NotImplementedError
 

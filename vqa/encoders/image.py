@@ -64,8 +64,17 @@ class ConvGridEncoder(ImageEncoder):
             in_channels = width
         layers.append(nn.Conv2d(in_channels, out_dim, 1))
         self.features = nn.Sequential(*layers)
+        self.strides = tuple(strides)
         self.position_codes = position_codes
         self.out_dim = out_dim
+
+    def grid_shape(self, image_size: tuple[int, int]) -> tuple[int, int]:
+        """(h, w) of the feature map for images of (height, width): each 3x3, padding-1 conv of stride s maps a
+        side n to floor((n - 1) / s) + 1."""
+        height, width = image_size
+        for stride in self.strides:
+            height, width = (height - 1) // stride + 1, (width - 1) // stride + 1
+        return height, width
 
     def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
         """images [B,3,H,W] in [0, 1] -> tokens [B, h*w, out_dim], mask [B, h*w] (all True)."""
