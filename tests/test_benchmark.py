@@ -45,7 +45,7 @@ def test_grid_writes_tables_plots_and_per_seed_aggregates(tmp_path, monkeypatch)
     assert {"acc:family/relational", "acc:type/closest"} <= set(row)
     for result in results:
         assert result["parameters"] > 0 and result["train_samples_per_s"] > 0 and result["curve"]
-        assert Path(result["checkpoint"]).exists()
+        assert Path(result["checkpoint"]).exists() and (Path(result["bundle"]) / "model.safetensors").exists()
     table = (out / "results.md").read_text()
     assert "| late |" in table and "relational" in table and "Question-only prior" in table
     assert (out / "results.csv").read_text().startswith("dataset,fusion,seeds")

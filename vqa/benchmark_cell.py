@@ -9,12 +9,14 @@ import json
 import resource
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
 
 from vqa.baselines import question_only_prior
+from vqa.bundle import export_checkpoint
 from vqa.cli import build_cli
 from vqa.io import write_json
 
@@ -78,7 +80,6 @@ def peak_memory_mb(device: torch.device) -> float:
 def learning_curve(log_dir: str) -> list[dict[str, float]]:
     """Per-epoch validation accuracy and loss from the CSV logger's metrics file."""
     import csv
-    from pathlib import Path
 
     path = Path(log_dir) / "metrics.csv"
     if not path.exists():
@@ -113,6 +114,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     test = {key.removeprefix("test/").removeprefix("acc/") if key != "test/acc" else "acc": float(value)
             for key, value in tested.items() if key.startswith("test/acc")}
     device = model.device
+    bundle = str(export_checkpoint(best, Path(cell_dir) / "bundle", overwrite=True)) if best else None
     return {
         **cell,
         "key": f"{cell['dataset']}__{cell['fusion']}__seed{cell['seed']}",
@@ -120,6 +122,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         "test_loss": float(tested.get("test/loss", float("nan"))),
         "best_val_acc": float(checkpoint.best_model_score) if best and checkpoint.best_model_score is not None else None,
         "checkpoint": best,
+        "bundle": bundle,
         "parameters": sum(p.numel() for p in model.model.parameters()),
         "epochs": trainer.current_epoch,
         "train_time_s": meter.fit_time - meter.validation_time,
