@@ -35,6 +35,18 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         tmp_path.unlink(missing_ok=True)
 
 
+def staging_dir(target: str | os.PathLike) -> Path:
+    """A new hidden folder beside `target` to fill and then rename onto it (an atomic folder write).
+
+    Created with the permissions `mkdir` would give (mkdtemp alone makes it private to its owner).
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    os.chmod(path, 0o777 & ~_UMASK)
+    return path
+
+
 def write_json(path: str | os.PathLike, data: Any) -> None:
     """Write `data` as indented JSON, atomically."""
     with atomic_path(path) as tmp:

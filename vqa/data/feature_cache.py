@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,7 @@ from torch import Tensor
 
 from vqa.data.records import ImageStore
 from vqa.encoders.base import ImageEncoder
+from vqa.io import staging_dir
 from vqa.registry import part_config
 
 FORMAT_VERSION = 1
@@ -95,8 +95,7 @@ def build_cache(
     target = Path(root) / cache_key(encoder, images)
     if (target / "tokens.npy").exists():
         return CachedFeatures(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    staging = staging_dir(target)
     was_training = encoder.training
     encoder.eval()
     try:
