@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vqa.data.records import InMemoryImages, VQARecord, VQASplit, carve_validation
+from vqa.data.records import InMemoryImages, VQARecord, VQASplit, split_generated
 from vqa.data.scenes import ATTRIBUTES, SceneObject, render, sample_scene
 from vqa.data.sources import DATASETS, VQASource
 from vqa.io import atomic_path
@@ -394,12 +394,7 @@ class ClevrLike(VQASource):
 
     @cached_property
     def _splits(self) -> dict[str, VQASplit]:
-        everything = self._all
-        boundary = self.num_images - self.test_images
-        train_full = everything.subset_by_images(torch.arange(boundary))
-        test = everything.subset_by_images(torch.arange(boundary, self.num_images))
-        train, val = carve_validation(train_full, self.val_images, self.seed)
-        return {"train": train, "val": val, "test": test}
+        return split_generated(self._all, self.test_images, self.val_images, self.seed)
 
     def read(self, split: str) -> VQASplit:
         if split not in self._splits:

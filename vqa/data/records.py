@@ -121,3 +121,13 @@ def carve_validation(split: VQASplit, num_images: int, seed: int) -> tuple[VQASp
     val_images = order[:num_images].sort().values
     train_images = order[num_images:].sort().values
     return split.subset_by_images(train_images), split.subset_by_images(val_images)
+
+
+def split_generated(everything: VQASplit, test_images: int, val_images: int, seed: int) -> dict[str, VQASplit]:
+    """Splits of a generated set: the last `test_images` images are test, `val_images` more are carved
+    (by image, seeded) from the rest for validation, and the remainder is train."""
+    boundary = len(everything.images) - test_images
+    train_full = everything.subset_by_images(torch.arange(boundary))
+    test = everything.subset_by_images(torch.arange(boundary, len(everything.images)))
+    train, val = carve_validation(train_full, val_images, seed)
+    return {"train": train, "val": val, "test": test}
