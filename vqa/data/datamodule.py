@@ -78,14 +78,13 @@ class VQADataModule(pl.LightningDataModule):
     @cached_property
     def vocab(self) -> Vocabulary:
         """Tokenizer and answers fitted on the training split; breakdown groups from every split; the training
-        image size (an image store serves equal-size images, so its first image tells), for inference."""
+        image size, for inference."""
         train_split = self.split("train")
         train = train_split.records
         self.tokenizer.fit([r.question for r in train])
         answers = AnswerVocab.build([r.answers for r in train], self.min_answer_count, self.max_answers)
         groups = sorted({f"{k}/{v}" for name in SPLITS for r in self.split(name).records for k, v in r.types.items()})
-        height, width = train_split.images.get(torch.tensor([0])).shape[-2:]
-        return Vocabulary(self.tokenizer, answers, groups, (int(height), int(width)))
+        return Vocabulary(self.tokenizer, answers, groups, train_split.images.image_size)
 
     @property
     def vocab_dict(self) -> dict[str, Any]:

@@ -44,6 +44,10 @@ class ImageFiles(ImageStore):
             return torch.empty(0, 3, *self.size, dtype=torch.uint8)
         return torch.stack([load_image(self.paths[i], self.size) for i in chosen])
 
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return self.size
+
     def fingerprint(self) -> str:
         """Paths, sizes and modification times of the files plus the decode size: no decoding needed."""
         digest = hashlib.sha1(repr(self.size).encode())

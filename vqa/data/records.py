@@ -43,6 +43,12 @@ class ImageStore:
         """A store of the images at `keep` [k], renumbered 0..k-1."""
         return _Subset(self, keep)
 
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """(height, width) of the images served (all equal within a store); this default decodes the first."""
+        height, width = self.get(torch.tensor([0])).shape[-2:]
+        return int(height), int(width)
+
     def batch_fields(self, indices: Tensor) -> dict[str, Tensor]:
         """What a batch carries for the images at `indices`: pixels here; cached tokens for a feature cache."""
         return {"images": self.get(indices)}
@@ -74,6 +80,10 @@ class InMemoryImages(ImageStore):
 
     def subset(self, keep: Tensor) -> "InMemoryImages":
         return InMemoryImages(self.pixels[keep])
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return int(self.pixels.shape[-2]), int(self.pixels.shape[-1])
 
 
 @dataclass
