@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vqa.data.bad_samples import BadSamples
 from vqa.data.records import InMemoryImages, VQARecord, VQASplit, carve_validation
 from vqa.data.scenes import ATTRIBUTES, SceneObject, render, sample_scene
 from vqa.data.sources import DATASETS, VQASource
@@ -401,7 +402,8 @@ class ClevrLike(VQASource):
         train, val = carve_validation(train_full, self.val_images, self.seed)
         return {"train": train, "val": val, "test": test}
 
-    def read(self, split: str) -> VQASplit:
+    def read(self, split: str, bad: BadSamples | None = None) -> VQASplit:
+        """The split (generated data has no bad entries, so `bad` is unused)."""
         if split not in self._splits:
             raise ValueError(f"the CLEVR-style set has splits train, val, test; got {split!r}")
         return self._splits[split]

@@ -43,6 +43,11 @@ class ImageStore:
         """A store of the images at `keep` [k], renumbered 0..k-1."""
         return _Subset(self, keep)
 
+    def image_size(self) -> tuple[int, int]:
+        """(height, width) of the images served (stores serve equal-size images); this default decodes the first."""
+        height, width = self.get(torch.tensor([0])).shape[-2:]
+        return int(height), int(width)
+
     def batch_fields(self, indices: Tensor) -> dict[str, Tensor]:
         """What a batch carries for the images at `indices`: pixels here; cached tokens for a feature cache."""
         return {"images": self.get(indices)}
@@ -74,6 +79,9 @@ class InMemoryImages(ImageStore):
 
     def subset(self, keep: Tensor) -> "InMemoryImages":
         return InMemoryImages(self.pixels[keep])
+
+    def image_size(self) -> tuple[int, int]:
+        return int(self.pixels.shape[-2]), int(self.pixels.shape[-1])
 
 
 @dataclass
@@ -107,6 +115,9 @@ class _Subset(ImageStore):
 
     def get(self, indices: Tensor) -> Tensor:
         return self.store.get(self.keep[indices])
+
+    def image_size(self) -> tuple[int, int]:
+        return self.store.image_size()
 
     def fingerprint(self) -> str:
         kept = hashlib.sha1(self.keep.numpy().tobytes()).hexdigest()
