@@ -148,7 +148,7 @@ def _resolve_special(ckpt_path: str, trainer: pl.Trainer, module: VQALitModule, 
                               f"existing best checkpoint ({best!r}); pass a checkpoint file instead")
         path = Path(best)
     if stage == "fit":
-        _continue_in(trainer, path.parent)
+        _continue_in(trainer, path.parent, checkpoint)
     step = checkpoint.get("global_step") if checkpoint is not None else None
     rank_zero_info(f"--ckpt_path {ckpt_path}: using {path} (epoch {checkpoint.get('epoch')}, global step {step})")
     return str(path)
@@ -163,8 +163,16 @@ def _best_recorded(checkpoint: dict[str, Any]) -> str | None:
     return None
 
 
-def _continue_in(trainer: pl.Trainer, folder: Path) -> None:
-    """Checkpoint callbacks without a folder of their own keep writing next to the resumed checkpoint."""
+def _continue_in(trainer: pl.Trainer, folder: Path, checkpoint: dict[str, Any]) -> None:
+    """Checkpoint callbacks without a folder of their own keep writing next to the resumed checkpoint.
+
+    Each gets the folder exactly as its saved state spells it (ModelCheckpoint restores its best-model tracking
+    only when the folder is the same string), unless that spelling no longer leads there (a relative path
+    resumed from another working directory).
+    """
+    states = checkpoint.get("callbacks", {})
     for callback in trainer.checkpoint_callbacks:
         if isinstance(callback, ModelCheckpoint) and callback.dirpath is None:
-            callback.dirpath = os.path.realpath(folder)
+            saved = (states.get(callback.state_key) or {}).get("dirpath")
+            same = saved is not None and os.path.realpath(saved) == os.path.realpath(folder)
+            callback.dirpath = saved if same else os.path.realpath(folder)

@@ -78,7 +78,9 @@ def logged(root: Path) -> dict[tuple[str, int], str]:
     return values
 
 
-def test_killed_mid_epoch_then_resumed_equals_uninterrupted(tmp_path, caplog):
+def test_killed_mid_epoch_then_resumed_equals_uninterrupted(tmp_path, caplog, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # relative folders, as in the shipped configs (runs/<dataset>)
+    tmp_path = Path(".")
     data = tmp_path / "data"
     SortOfClevr(num_images=40, test_images=8, val_images=8, questions_per_family=4, cache_dir=str(data)).read("train")
     interrupted, uninterrupted = tmp_path / "interrupted", tmp_path / "uninterrupted"
@@ -87,7 +89,7 @@ def test_killed_mid_epoch_then_resumed_equals_uninterrupted(tmp_path, caplog):
     log = open(tmp_path / "victim.log", "w")
     victim = subprocess.Popen(  # a separate process, to be killed with SIGKILL mid-epoch
         [sys.executable, "-m", "vqa", *fit_args(write_config(tmp_path / "paused.yaml", interrupted, marker), data)],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+        env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     try:
         fit_here(fit_args(write_config(tmp_path / "b.yaml", uninterrupted), data))  # meanwhile, the reference
@@ -107,6 +109,10 @@ def test_killed_mid_epoch_then_resumed_equals_uninterrupted(tmp_path, caplog):
     fit_here(fit_args(write_config(tmp_path / "a.yaml", interrupted), data, "--ckpt_path=last"))
     assert "step-16.ckpt (epoch 1, global step 16)" in caplog.text, caplog.text
 
+    # The resumed run wrote into the same folder and kept its checkpoint tracking: the same files as the
+    # uninterrupted run, no "last-v1.ckpt", plus the checkpoint it resumed from (Lightning keeps that one).
+    written = sorted(p.name for p in interrupted.rglob("*.ckpt"))
+    assert written == sorted([*(p.name for p in uninterrupted.rglob("*.ckpt")), "step-16.ckpt"]), written
     [final] = [p for p in interrupted.rglob("last.ckpt")]
     [expected] = [p for p in uninterrupted.rglob("last.ckpt")]
     final = torch.load(final, weights_only=True)
