@@ -110,7 +110,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     trainer.fit(model, datamodule=data)
     checkpoint = trainer.checkpoint_callback
     best = checkpoint.best_model_path if checkpoint is not None and checkpoint.best_model_path else None
-    tested = trainer.test(model, datamodule=data, ckpt_path=best)[0]
+    tested = trainer.test(model, datamodule=data, ckpt_path=best, weights_only=True)[0]  # tensors and plain data only
     test = {key.removeprefix("test/").removeprefix("acc/") if key != "test/acc" else "acc": float(value)
             for key, value in tested.items() if key.startswith("test/acc")}
     device = model.device

@@ -18,7 +18,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path in the target's directory; on success it is renamed over `path`.
 
     The rename is atomic on POSIX, so a crash leaves either the old file or the new one, never a partial one;
-    the temporary file is removed on failure.
+    the temporary file is removed on failure (a killed process may leave `.NAME.*.tmp` behind: never read,
+    safe to delete). The data is flushed to disk before the rename and the rename itself after it, so that
+    a power loss does not leave an empty file under the final name either.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -31,6 +33,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         with open(tmp_path, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp_path, target)
+        _fsync_directory(target.parent)
     finally:
         tmp_path.unlink(missing_ok=True)
 
@@ -45,6 +48,20 @@ def staging_dir(target: str | os.PathLike) -> Path:
     path = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     os.chmod(path, 0o777 & ~_UMASK)
     return path
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make a rename in `directory` durable (best effort: not every file system allows opening a folder)."""
+    try:
+        handle = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass
+    finally:
+        os.close(handle)
 
 
 def write_json(path: str | os.PathLike, data: Any) -> None:

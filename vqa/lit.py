@@ -9,6 +9,7 @@ import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torchmetrics import MeanMetric
 
 from fusion.base import Fusion
 from vqa.data.vocab import Vocabulary
@@ -17,9 +18,12 @@ from vqa.encoders.image import ConvGridEncoder
 from vqa.encoders.text import GRUTextEncoder
 from vqa.metrics import GroupAccuracy, VQAAccuracy, predicted_scores
 from vqa.model import VQAModel
+from vqa.nonfinite import NonFiniteGuard, NonFiniteLossError, failure_message
+from vqa.rng import rng_state, set_rng_state
 
 MODEL_CONFIG_KEY = "vqa_model_config"
 VOCAB_KEY = "vqa_vocab"
+RNG_KEY = "vqa_rng_states"  # one random state per process, so a resumed run draws the same dropout masks
 # Learned tokens that, like biases and embeddings, get no weight decay.
 NO_DECAY_LEAVES = ("cls", "modality", "cls_token", "class_embedding", "register_tokens")
 
@@ -28,6 +32,12 @@ def soft_targets(answer_ids: Tensor, answer_scores: Tensor, num_answers: int) ->
     """Dense soft targets [B, A] from the sparse form ([B, K] ids and scores); built on the device."""
     dense = answer_scores.new_zeros(answer_ids.shape[0], num_answers)
     return dense.scatter_add_(1, answer_ids, answer_scores)  # padding adds 0
+
+
+def _world_size() -> int:
+    """Processes of the initialized process group (1 without one)."""
+    distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+    return torch.distributed.get_world_size() if distributed else 1
 
 
 def warmup_cosine(step: int, warmup_steps: int, total_steps: int, min_ratio: float) -> float:
@@ -65,6 +75,9 @@ class VQALitModule(pl.LightningModule):
         compile: wrap the model in `torch.compile`.
         cache_image_features: when the image encoder is frozen, compute its tokens once per image into the
             datamodule's feature cache and train on those (see `vqa.data.feature_cache`).
+        nonfinite_check_interval: on an accelerator, steps between checks that the training loss is finite
+            (one host-device sync each; see `vqa.nonfinite.NonFiniteGuard`); on the CPU every step is checked.
+            Training stops at the first NaN or infinite loss, naming the batch's questions.
     """
 
     def __init__(
@@ -86,6 +99,7 @@ class VQALitModule(pl.LightningModule):
         min_lr_ratio: float = 0.01,
         compile: bool = False,
         cache_image_features: bool = True,
+        nonfinite_check_interval: int = 16,
     ) -> None:
         super().__init__()
         if vocab is None:
@@ -107,6 +121,13 @@ class VQALitModule(pl.LightningModule):
         for stage in ("train", "val", "test"):
             self.metrics[f"{stage}_acc"] = VQAAccuracy()
             self.metrics[f"{stage}_groups"] = GroupAccuracy(len(self.groups))
+        for stage in ("val", "test"):
+            # Evaluation losses are summed with their weights across processes by torchmetrics. (Lightning's
+            # `self.log(..., sync_dist=True)` averages the per-process question counts as integers: with uneven
+            # shares, e.g. 6 and 7 questions, the count 6.5 becomes 6 and the mean loss comes out too high.)
+            self.metrics[f"{stage}_loss"] = MeanMetric()
+        self._finite_guard: NonFiniteGuard | None = None  # made at the first training step (device known)
+        self._rng_to_restore: list[dict[str, Any]] | None = None
 
     # ---- steps -------------------------------------------------------------------------------------------
 
@@ -126,7 +147,9 @@ class VQALitModule(pl.LightningModule):
         distribution = targets / mass.clamp_min(1e-8)  # questions with no in-vocabulary answer contribute 0
         return -(distribution * F.log_softmax(logits.float(), dim=-1)).sum(-1).mean()
 
-    def _shared_step(self, batch: dict[str, Tensor], stage: str) -> Tensor:
+    def _shared_step(self, batch: dict[str, Tensor], stage: str) -> Tensor | None:
+        if batch["index"].numel() == 0:  # every question of the batch was left out (skip_bad_samples)
+            return None
         logits = self(batch)
         targets = soft_targets(batch["answer_ids"], batch["answer_scores"], logits.shape[-1])
         loss = self.compute_loss(logits, targets)
@@ -135,18 +158,25 @@ class VQALitModule(pl.LightningModule):
         accuracy.update(scores)
         self.metrics[f"{stage}_groups"].update(scores, batch["groups"])
         batch_size = batch["token_ids"].shape[0]
-        on_step = stage == "train"
-        self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, batch_size=batch_size)
+        if stage == "train":  # per process: no step waits for the others just to log
+            self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=batch_size)
+        else:  # over every process's questions, weighted by batch size
+            mean_loss = self.metrics[f"{stage}_loss"]
+            mean_loss.update(loss.detach(), weight=batch_size)
+            self.log(f"{stage}/loss", mean_loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=batch_size)
         self.log(f"{stage}/acc", accuracy, on_step=False, on_epoch=True, prog_bar=True, batch_size=batch_size)
         return loss
 
-    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
-        return self._shared_step(batch, "train")
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor | None:
+        loss = self._shared_step(batch, "train")
+        if loss is not None and self._guard().update(loss, batch["index"], self.current_epoch, self.global_step):
+            self._check_finite()
+        return loss
 
-    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor | None:
         return self._shared_step(batch, "val")
 
-    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor | None:
         return self._shared_step(batch, "test")
 
     def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
@@ -164,7 +194,11 @@ class VQALitModule(pl.LightningModule):
         groups.reset()
 
     def on_train_epoch_end(self) -> None:
+        self._check_finite()
         self._log_groups("train")
+        bad = getattr(getattr(self.trainer, "datamodule", None), "bad_samples", None)
+        if bad is not None and bad.skip:
+            self.log("data/skipped_samples", float(bad.count))
 
     def on_validation_epoch_end(self) -> None:
         self._log_groups("val")
@@ -183,6 +217,51 @@ class VQALitModule(pl.LightningModule):
 
     def on_fit_start(self) -> None:
         self._attach_feature_cache()
+
+    # ---- non-finite losses ---------------------------------------------------------------------------------
+
+    def _guard(self) -> NonFiniteGuard:
+        if self._finite_guard is None:
+            self._finite_guard = NonFiniteGuard(self.hparams.nonfinite_check_interval, self.device.type == "cpu")
+        return self._finite_guard
+
+    def _check_finite(self) -> None:
+        """Raise `NonFiniteLossError` (on every process) if a pending training step had a non-finite loss."""
+        found = self._guard().first_bad_step()
+        report = None if found is None else failure_message(found[0], self._describe_questions(found[1]))
+        world = _world_size()
+        if world > 1:  # all processes check at the same steps; all stop together, with the same report
+            flag = torch.tensor(float(report is not None), device=self.device)
+            torch.distributed.all_reduce(flag)
+            if flag.item() > 0:
+                reports: list[str | None] = [None] * world
+                torch.distributed.all_gather_object(reports, report)
+                report = next(f"process {rank}: {r}" for rank, r in enumerate(reports) if r is not None)
+        if report is not None:
+            raise NonFiniteLossError(report)
+
+    def _describe_questions(self, index: Tensor, shown: int = 8) -> str:
+        """'#3 (question_id 903), #17 (...)' for training questions at `index` [B] (ids when the data has them)."""
+        datamodule = getattr(self.trainer, "datamodule", None)
+        records = datamodule.dataset("train").records if hasattr(datamodule, "dataset") else None
+        items = []
+        for i in index[:shown].tolist():
+            question_id = records[i].meta.get("question_id") if records is not None else None
+            items.append(f"#{i}" + (f" (question_id {question_id})" if question_id is not None else ""))
+        more = f" and {len(index) - shown} more" if len(index) > shown else ""
+        return ", ".join(items) + more + " of the train split"
+
+    # ---- exact resumption: the random state travels with the checkpoint ------------------------------------
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._rng_to_restore = checkpoint.get(RNG_KEY)
+
+    def on_train_start(self) -> None:
+        """Continue the random stream of the interrupted run (after everything set up at start has drawn from it)."""
+        states, self._rng_to_restore = self._rng_to_restore, None
+        if states:
+            rank = self.global_rank
+            set_rng_state(states[rank] if rank < len(states) else states[0])
 
     def on_validation_start(self) -> None:
         self._attach_feature_cache()
@@ -243,6 +322,12 @@ class VQALitModule(pl.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._check_finite()  # never write a checkpoint after a non-finite step
         model = getattr(self.model, "_orig_mod", self.model)
         checkpoint[MODEL_CONFIG_KEY] = model.config()
         checkpoint[VOCAB_KEY] = self.vocab.to_dict()
+        states = [rng_state()]
+        if _world_size() > 1:
+            states = [None] * _world_size()
+            torch.distributed.all_gather_object(states, rng_state())
+        checkpoint[RNG_KEY] = states

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from vqa.bundle import Scores, TrainedModel, read_model
-from vqa.data.images import ImageInput, as_rgb, resize_to_tensor
+from vqa.data.images import MAX_IMAGE_PIXELS, ImageInput, as_rgb, resize_to_tensor
 from vqa.data.vocab import Vocabulary
 from vqa.errors import VQAError
 from vqa.model import VQAModel
@@ -74,6 +74,8 @@ class Predictor:
         image_size: (height, width) every image is resized to; default: the training image size saved in the
             vocabulary, else the image encoder's own `image_size`.
         batch_size: images encoded, and questions answered, per forward pass in `answer_batch`.
+        max_image_pixels: image files declaring more pixels are refused before decoding (a guard against
+            decompression bombs; see `vqa.data.images.MAX_IMAGE_PIXELS`); None: no limit of ours.
     """
 
     def __init__(
@@ -85,6 +87,7 @@ class Predictor:
         device: str | torch.device | None = None,
         image_size: tuple[int, int] | None = None,
         batch_size: int = 64,
+        max_image_pixels: int | None = MAX_IMAGE_PIXELS,
     ) -> None:
         if model.num_answers != len(vocab.answers):
             raise PredictionError(
@@ -106,6 +109,7 @@ class Predictor:
         self.vocab = vocab
         self.scores = scores
         self.batch_size = batch_size
+        self.max_image_pixels = max_image_pixels
 
     @classmethod
     def from_trained(cls, trained: TrainedModel, **kwargs) -> "Predictor":
@@ -120,7 +124,7 @@ class Predictor:
     def preprocess(self, image: ImageInput) -> Tensor:
         """Any supported image (path, PIL image, numpy array, tensor; any mode and size) to the model's input:
         uint8 [3, H, W] RGB at the training size, resized exactly as training data is loaded."""
-        return resize_to_tensor(as_rgb(image), self.image_size)
+        return resize_to_tensor(as_rgb(image, self.max_image_pixels), self.image_size)
 
     # ---- answering -----------------------------------------------------------------------------------------
 
@@ -205,7 +209,7 @@ class Predictor:
                 f"fusion {fusion.name!r} ({fusion.family} fusion) has no question-to-image attention to draw; "
                 "attention maps need an interactive fusion such as 'cross_attention'"
             )
-        rgb = as_rgb(image)
+        rgb = as_rgb(image, self.max_image_pixels)
         pixels = resize_to_tensor(rgb, self.image_size)  # (3, H, W)
         grid = self.model.image_encoder.grid_shape(tuple(pixels.shape[-2:]))
         if grid is None:

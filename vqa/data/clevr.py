@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vqa.data.image_files import ImageFiles
-from vqa.data.json_files import field, optional_field, read_json
+from vqa.data.bad_samples import BadSamples
+from vqa.data.image_files import ImageFiles, drop_missing_images
+from vqa.data.json_files import field, optional_field, question_text, read_json
 from vqa.data.records import VQARecord, VQASplit
 from vqa.data.sources import DATASETS, DatasetError, VQASource
 
@@ -41,10 +42,18 @@ def question_type(last_function: str) -> str:
 
 
 def read_clevr_split(
-    name: str, questions_file: Path, image_dir: Path, image_size: tuple[int, int], labeled: bool, check_images: bool = True
+    name: str,
+    questions_file: Path,
+    image_dir: Path,
+    image_size: tuple[int, int],
+    labeled: bool,
+    check_images: bool = True,
+    bad: BadSamples | None = None,
 ) -> VQASplit:
-    """One split; records carry types {"type": question type, "function": last program function}."""
+    """One split; records carry types {"type": question type, "function": last program function}. A malformed
+    entry raises its error or, when `bad` skips bad samples, is left out."""
     dataset = f"CLEVR {name}"
+    bad = bad if bad is not None else BadSamples()
     data = read_json(questions_file, f"{dataset} questions file")
     questions = field(data, "questions", list, questions_file, "top level")
     paths: list[Path] = []
@@ -53,35 +62,45 @@ def read_clevr_split(
     records: list[VQARecord] = []
     for i, entry in enumerate(questions):
         where = f"questions[{i}]"
-        question = field(entry, "question", str, questions_file, where)
-        image_index = field(entry, "image_index", int, questions_file, where)
-        filename = field(entry, "image_filename", str, questions_file, where)
-        split = field(entry, "split", str, questions_file, where)
-        path = image_dir / split / filename
+        try:
+            path, record = _parse_question(entry, i, questions_file, where, image_dir, labeled)
+        except DatasetError as error:
+            bad.handle(error)
+            continue
         if path not in image_position:
             image_position[path] = len(paths)
             paths.append(path)
             needed_by.append(f"{where} of {questions_file}")
-        meta = {"question_index": entry.get("question_index", i), "image_index": image_index, "split": split}
-        answers: list[str] = []
-        types: dict[str, str] = {}
-        if labeled or "answer" in entry:
-            answer = field(entry, "answer", (str, int, bool), questions_file, where)
-            answers = [_answer_text(answer)]
-            program = field(entry, "program", list, questions_file, where)
-            if not program:
-                raise DatasetError(f"{questions_file}: {where}.program: expected the question's program, got []")
-            last = field(program[-1], "function", str, questions_file, f"{where}.program[{len(program) - 1}]")
-            try:
-                types = {"type": question_type(last), "function": last}
-            except ValueError as error:
-                raise DatasetError(f"{questions_file}: {where}.program: {error}") from error
-            meta["question_family_index"] = optional_field(entry, "question_family_index", int, questions_file, where)
-        records.append(VQARecord(image_position[path], question, answers, types, meta))
-    images = ImageFiles(paths, image_size)
-    if check_images:
-        images.check_exist(dataset, needed_by.__getitem__)
-    return VQASplit(images, records)
+        record.image = image_position[path]
+        records.append(record)
+    split = VQASplit(ImageFiles(paths, image_size), records)
+    return drop_missing_images(split, dataset, needed_by.__getitem__, bad) if check_images else split
+
+
+def _parse_question(
+    entry: object, i: int, questions_file: Path, where: str, image_dir: Path, labeled: bool
+) -> tuple[Path, VQARecord]:
+    """The image file and the record (image index still unset) of one question entry."""
+    question = question_text(entry, "question", questions_file, where)
+    image_index = field(entry, "image_index", int, questions_file, where)
+    filename = field(entry, "image_filename", str, questions_file, where)
+    split = field(entry, "split", str, questions_file, where)
+    meta = {"question_index": entry.get("question_index", i), "image_index": image_index, "split": split}
+    answers: list[str] = []
+    types: dict[str, str] = {}
+    if labeled or "answer" in entry:
+        answer = field(entry, "answer", (str, int, bool), questions_file, where)
+        answers = [_answer_text(answer)]
+        program = field(entry, "program", list, questions_file, where)
+        if not program:
+            raise DatasetError(f"{questions_file}: {where}.program: expected the question's program, got []")
+        last = field(program[-1], "function", str, questions_file, f"{where}.program[{len(program) - 1}]")
+        try:
+            types = {"type": question_type(last), "function": last}
+        except ValueError as error:
+            raise DatasetError(f"{questions_file}: {where}.program: {error}") from error
+        meta["question_family_index"] = optional_field(entry, "question_family_index", int, questions_file, where)
+    return image_dir / split / filename, VQARecord(-1, question, answers, types, meta)
 
 
 def _answer_text(answer: str | int | bool) -> str:
@@ -123,7 +142,7 @@ class CLEVR(VQASource):
         self.check_images = check_images
         self._splits: dict[str, VQASplit] = {}  # each split read once
 
-    def read(self, split: str) -> VQASplit:
+    def read(self, split: str, bad: BadSamples | None = None) -> VQASplit:
         if split not in self.files:
             raise ValueError(f"CLEVR has splits train, val, test; got {split!r}")
         if split not in self._splits:
@@ -133,6 +152,6 @@ class CLEVR(VQASource):
             else:
                 self._splits[split] = read_clevr_split(
                     split, Path(questions), self.image_dir, self.image_size, labeled=split != "test",
-                    check_images=self.check_images,
+                    check_images=self.check_images, bad=bad,
                 )
         return self._splits[split]

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vqa.data.bad_samples import BadSamples
 from vqa.data.records import InMemoryImages, VQARecord, VQASplit, split_generated
 from vqa.data.scenes import ATTRIBUTES, SceneObject, render, sample_scene
 from vqa.data.sources import DATASETS, VQASource
@@ -396,7 +397,8 @@ class ClevrLike(VQASource):
     def _splits(self) -> dict[str, VQASplit]:
         return split_generated(self._all, self.test_images, self.val_images, self.seed)
 
-    def read(self, split: str) -> VQASplit:
+    def read(self, split: str, bad: BadSamples | None = None) -> VQASplit:
+        """The split (generated data has no bad entries, so `bad` is unused)."""
         if split not in self._splits:
             raise ValueError(f"the CLEVR-style set has splits train, val, test; got {split!r}")
         return self._splits[split]

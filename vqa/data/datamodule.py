@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import warnings
 from functools import cached_property
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from torch.utils.data import DataLoader
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
-from vqa.data.dataset import EncodedVQADataset, ImageGroupedBatchSampler, keep_batch
+from vqa.data.bad_samples import BadSamples
+from vqa.data.dataset import SKIPPED_KEY, EncodedVQADataset, ImageGroupedBatchSampler, SplitBatchSampler
 from vqa.data.feature_cache import CachedFeatures, build_cache
-from vqa.data.records import VQASplit
-from vqa.data.sources import SPLITS, VQASource
+from vqa.data.loaders import BatchLoader, ResumableBatchLoader
+from vqa.data.records import VQARecord, VQASplit
+from vqa.data.sources import SPLITS, DatasetError, VQASource
 from vqa.data.vocab import AnswerVocab, Vocabulary
 from vqa.encoders.base import ImageEncoder, Tokenizer
 from vqa.encoders.tokenizer import WordTokenizer
@@ -22,6 +25,13 @@ class VQADataModule(pl.LightningDataModule):
     """Reads a dataset through its source, builds the vocabulary from training data only, and serves batches.
 
     Batches are dicts of tensors (see `EncodedVQADataset`); images stay uint8 until they reach the device.
+    Under DDP each process gets its own share of the data from the samplers (see `vqa.data.loaders`):
+    disjoint training batches, and evaluation questions split without repeats.
+
+    Bad entries (a malformed line or entry, a missing or unreadable image, an empty question) stop the run with
+    an error naming the file and the entry. With `skip_bad_samples` they are left out instead, counted in
+    `bad_samples` (`skipped_samples` is the count) and reported in a warning that quotes the first reasons;
+    the model logs the count as `data/skipped_samples`.
 
     Args:
         source: the dataset (e.g. `vqa.data.EasyVQA`, `vqa.data.SortOfClevr`).
@@ -35,6 +45,7 @@ class VQADataModule(pl.LightningDataModule):
         predict_split: which split `predict` runs on.
         seed: shuffling seed.
         feature_cache_dir: where image tokens of frozen image encoders are cached (see `attach_feature_cache`).
+        skip_bad_samples: leave bad entries out (counted and reported) instead of stopping at the first one.
     """
 
     def __init__(
@@ -50,6 +61,7 @@ class VQADataModule(pl.LightningDataModule):
         predict_split: str = "test",
         seed: int = 0,
         feature_cache_dir: str = "data/feature_cache",
+        skip_bad_samples: bool = False,
     ) -> None:
         super().__init__()
         if predict_split not in SPLITS:
@@ -65,15 +77,47 @@ class VQADataModule(pl.LightningDataModule):
         self.predict_split = predict_split
         self.seed = seed
         self.feature_cache_dir = feature_cache_dir
+        self.skip_bad_samples = skip_bad_samples
+        self.bad_samples = BadSamples(skip=skip_bad_samples)
+        self._reported = 0  # bad samples already reported in a warning
         self._splits: dict[str, VQASplit] = {}
         self._datasets: dict[str, EncodedVQADataset] = {}
         self._feature_encoder: tuple[ImageEncoder, torch.device] | None = None
+        self._train_loader: ResumableBatchLoader | None = None
+        self._train_loader_state: dict[str, int] | None = None  # restored from a checkpoint, not yet applied
+
+    @property
+    def skipped_samples(self) -> int:
+        """Entries left out so far because `skip_bad_samples` is on (0 otherwise)."""
+        return self.bad_samples.count
 
     def split(self, name: str) -> VQASplit:
-        """The records of split `name`, read once."""
+        """The records of split `name`, read once (bad entries raise, or are skipped and reported)."""
         if name not in self._splits:
-            self._splits[name] = self.source.read(name)
+            split = self.source.read(name, self.bad_samples)
+            self._splits[name] = VQASplit(split.images, self._keep_questions(name, split.records))
+            self._report(f"{self.source.name} {name} split")
         return self._splits[name]
+
+    def _keep_questions(self, name: str, records: list[VQARecord]) -> list[VQARecord]:
+        """The records with a question to encode (readers check this too; this catches any source)."""
+        kept = []
+        for position, record in enumerate(records):
+            if record.question.strip():
+                kept.append(record)
+                continue
+            where = ", ".join(f"{k} {v}" for k, v in record.meta.items() if k in ("question_id", "image_id"))
+            self.bad_samples.handle(DatasetError(
+                f"{self.source.name} {name} split: question #{position} ({where or 'no id'}) is empty "
+                f"({record.question!r}); every question needs words"
+            ))
+        return kept
+
+    def _report(self, what: str) -> None:
+        """Warn (once per process group) about the entries skipped since the last report."""
+        if self.bad_samples.count > self._reported:
+            rank_zero_warn(self.bad_samples.summary(what, since=self._reported))
+            self._reported = self.bad_samples.count
 
     @cached_property
     def vocab(self) -> Vocabulary:
@@ -81,6 +125,8 @@ class VQADataModule(pl.LightningDataModule):
         image size, for inference."""
         train_split = self.split("train")
         train = train_split.records
+        if not train:
+            raise DatasetError(f"{self.source.describe()}: the training split has no questions")
         self.tokenizer.fit([r.question for r in train])
         answers = AnswerVocab.build([r.answers for r in train], self.min_answer_count, self.max_answers)
         groups = sorted({f"{k}/{v}" for name in SPLITS for r in self.split(name).records for k, v in r.types.items()})
@@ -94,7 +140,18 @@ class VQADataModule(pl.LightningDataModule):
     def dataset(self, name: str) -> EncodedVQADataset:
         """Split `name` encoded with the vocabulary, built once."""
         if name not in self._datasets:
-            self._datasets[name] = EncodedVQADataset(self.split(name), self.vocab)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                dataset = EncodedVQADataset(self.split(name), self.vocab, skip_bad_images=self.skip_bad_samples)
+            for warning in caught:  # e.g. questions truncated by the tokenizer: say which split
+                rank_zero_warn(f"{self.source.name} {name} split: {warning.message}", category=warning.category)
+            if dataset.unanswerable:
+                rank_zero_info(
+                    f"{self.source.name} {name} split: {dataset.unanswerable} of {len(dataset)} questions have no "
+                    f"answer in the {len(self.vocab.answers)}-answer vocabulary ({dataset.unknown_answers} human "
+                    "answers outside it); they stay in the data and count as wrong"
+                )
+            self._datasets[name] = dataset
         dataset = self._datasets[name]
         if self._feature_encoder is not None and not isinstance(dataset.images, CachedFeatures):
             encoder, device = self._feature_encoder
@@ -111,30 +168,79 @@ class VQADataModule(pl.LightningDataModule):
         for name in list(self._datasets):
             self.dataset(name)
 
-    def _loader(self, name: str, train: bool) -> DataLoader:
+    def _replicas(self) -> tuple[int, int]:
+        """(processes, this process's rank) of data-parallel training: from the trainer, else torch.distributed."""
+        trainer = self.trainer
+        kwargs = trainer.distributed_sampler_kwargs if trainer is not None else None
+        if kwargs:
+            return int(kwargs["num_replicas"]), int(kwargs["rank"])
+        if trainer is None and torch.distributed.is_available() and torch.distributed.is_initialized():
+            return torch.distributed.get_world_size(), torch.distributed.get_rank()
+        return 1, 0
+
+    def _loader(self, name: str, train: bool) -> BatchLoader:
         dataset = self.dataset(name)
+        replicas, rank = self._replicas()
         common: dict[str, Any] = dict(
-            collate_fn=keep_batch,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-            pin_memory=torch.cuda.is_available(),
+            num_workers=self.num_workers, pin_memory=torch.cuda.is_available(), seed=self.seed
         )
-        if train and self.group_by_image:
-            sampler = ImageGroupedBatchSampler(dataset.image_index, self.batch_size, seed=self.seed)
-            return DataLoader(dataset, batch_sampler=sampler, **common)
         if train:
-            generator = torch.Generator().manual_seed(self.seed)
-            return DataLoader(dataset, batch_size=self.batch_size, shuffle=True, generator=generator, **common)
-        return DataLoader(dataset, batch_size=self.eval_batch_size, shuffle=False, **common)
+            groups = dataset.image_index if self.group_by_image else torch.arange(len(dataset))
+            sampler = ImageGroupedBatchSampler(
+                groups, self.batch_size, seed=self.seed, num_replicas=replicas, rank=rank
+            )
+            return ResumableBatchLoader(dataset, sampler, **common)
+        if 0 < len(dataset) < replicas:
+            raise DatasetError(
+                f"the {name} split has {len(dataset)} question(s), fewer than the {replicas} processes; every "
+                "process needs at least one to evaluate (use fewer devices)"
+            )
+        sampler = SplitBatchSampler(len(dataset), self.eval_batch_size, num_replicas=replicas, rank=rank)
+        return BatchLoader(dataset, sampler, **common)
 
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", train=True)
+    def train_dataloader(self) -> ResumableBatchLoader:
+        self._train_loader = self._loader("train", train=True)
+        if self._train_loader_state is not None:
+            self._train_loader.load_state_dict(self._train_loader_state)
+            self._train_loader_state = None
+        return self._train_loader
 
-    def val_dataloader(self) -> DataLoader:
+    # ---- resuming in the middle of an epoch ------------------------------------------------------------------
+    # Lightning saves a stateful training loader's `state_dict()` with the fit loop, but restores it only when
+    # the loader is created after the checkpoint is loaded; `configure_optimizers` asks for
+    # `trainer.estimated_stepping_batches`, which creates the loader earlier, so that state would be dropped.
+    # The data module's own state is restored before anything is set up: the loader's place travels here.
+
+    def state_dict(self) -> dict[str, Any]:
+        """Where the training loader is in its epoch (saved in every checkpoint)."""
+        return {"train_loader": self._train_loader.state_dict()} if self._train_loader is not None else {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue the training epoch of a checkpoint: the next training loader resumes where it stopped."""
+        self._train_loader_state = state.get("train_loader")
+        if self._train_loader is not None and self._train_loader_state is not None:
+            self._train_loader.load_state_dict(self._train_loader_state)
+
+    def val_dataloader(self) -> BatchLoader:
         return self._loader("val", train=False)
 
-    def test_dataloader(self) -> DataLoader:
+    def test_dataloader(self) -> BatchLoader:
         return self._loader("test", train=False)
 
-    def predict_dataloader(self) -> DataLoader:
+    def predict_dataloader(self) -> BatchLoader:
         return self._loader(self.predict_split, train=False)
+
+    # ---- bad samples found while loading batches -------------------------------------------------------------
+
+    def on_before_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
+        """Count the questions a batch left out (their images could not be decoded, in a worker process)."""
+        for reason, questions in batch.pop(SKIPPED_KEY, []):
+            first = self.bad_samples.count == self._reported
+            self.bad_samples.record(reason, questions)
+            if first:  # say so at once; the summary follows at the end of the stage
+                rank_zero_warn(f"skip_bad_samples: left out {questions} question(s): {reason}")
+        return batch
+
+    def teardown(self, stage: str) -> None:
+        self._report(f"{self.source.name} ({stage})")
+        self._train_loader_state = None  # a checkpoint loaded to validate or test must not move a later fit

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+import math
+from typing import Any, Iterator, Sequence
 
 import torch
 from torch import Tensor
 from torch.utils.data import Dataset, Sampler
 
+from vqa.data.images import ImageLoadError
 from vqa.data.records import ImageStore, VQASplit
 from vqa.data.vocab import Vocabulary
+
+# Batch key of the (reason, questions) pairs of images a batch left out (`skip_bad_images`); the data module
+# removes it in the main process, so it never reaches the model.
+SKIPPED_KEY = "skipped"
 
 
 class EncodedVQADataset(Dataset):
@@ -23,15 +29,28 @@ class EncodedVQADataset(Dataset):
         answer_ids [B, K] long, answer_scores [B, K] float: sparse VQA soft targets,
         groups [B, G] bool: breakdown groups of each question,
         index [B] long: position of each question in the split.
+
+    An image that cannot be decoded raises its `ImageLoadError`, or, with `skip_bad_images`, its questions are
+    left out of the batch and listed under the key `SKIPPED_KEY` as (reason, questions) pairs (the data module
+    counts and reports them; a batch may then be empty).
+
+    Attributes:
+        unanswerable: labeled questions none of whose answers is in the answer vocabulary (they score 0).
+        unknown_answers: human answers not in the answer vocabulary.
     """
 
-    def __init__(self, split: VQASplit, vocab: Vocabulary) -> None:
+    def __init__(self, split: VQASplit, vocab: Vocabulary, skip_bad_images: bool = False) -> None:
         records = split.records
         self.images: ImageStore = split.images
         self.records = records
+        self.skip_bad_images = skip_bad_images
         self.image_index = torch.tensor([r.image for r in records], dtype=torch.long)
         self.token_ids, self.token_mask = vocab.tokenizer.encode([r.question for r in records])
         self.answer_ids, self.answer_scores = vocab.answers.encode([r.answers for r in records])
+        labeled = torch.tensor([bool(r.answers) for r in records], dtype=torch.bool)
+        self.unanswerable = int((labeled & (self.answer_scores.sum(1) == 0)).sum()) if records else 0
+        known = vocab.answers.index
+        self.unknown_answers = sum(answer not in known for r in records for answer in r.answers)
         group_index = {name: i for i, name in enumerate(vocab.groups)}
         self.groups = torch.zeros(len(records), len(vocab.groups), dtype=torch.bool)
         for row, record in enumerate(records):
@@ -46,13 +65,27 @@ class EncodedVQADataset(Dataset):
     def __getitem__(self, index: int) -> dict[str, Tensor]:
         return self.__getitems__([index])
 
-    def __getitems__(self, indices: Sequence[int]) -> dict[str, Tensor]:
+    def __getitems__(self, indices: Sequence[int]) -> dict[str, Any]:
         index = torch.as_tensor(indices, dtype=torch.long)
         distinct, image_index = torch.unique(self.image_index[index], return_inverse=True)
+        skipped: list[tuple[str, int]] = []
+        try:
+            image_fields = self.images.batch_fields(distinct)
+        except ImageLoadError as error:
+            image_fields, good, failures = self._decode_each(distinct)  # which images fail, and why
+            if not self.skip_bad_images:
+                position, reason = failures[0] if failures else (-1, str(error))
+                raise ImageLoadError(
+                    f"{reason} (needed by question(s) {self._describe(index[image_index == position])}); fix or "
+                    "remove the file, or set data.skip_bad_samples=true to skip such questions (counted and reported)"
+                ) from error
+            skipped = [(reason, int((image_index == position).sum())) for position, reason in failures]
+            index = index[good[image_index]]
+            distinct, image_index = torch.unique(self.image_index[index], return_inverse=True)
         mask = self.token_mask[index]
-        length = max(int(mask.sum(1).max()), 1)  # trim padding beyond this batch's longest question
-        return {
-            **self.images.batch_fields(distinct),
+        length = max(int(mask.sum(1).max()), 1) if len(index) else 1  # trim padding beyond the longest question
+        batch: dict[str, Any] = {
+            **image_fields,
             "image_index": image_index,
             "token_ids": self.token_ids[index, :length],
             "token_mask": mask[:, :length],
@@ -61,6 +94,33 @@ class EncodedVQADataset(Dataset):
             "groups": self.groups[index],
             "index": index,
         }
+        if skipped:
+            batch[SKIPPED_KEY] = skipped
+        return batch
+
+    def _decode_each(self, distinct: Tensor) -> tuple[dict[str, Tensor], Tensor, list[tuple[int, str]]]:
+        """Decode the images at `distinct` one by one: the fields of those that decode, which did
+        ([len(distinct)] bool), and (position, reason) for each that did not."""
+        good = torch.zeros(len(distinct), dtype=torch.bool)
+        parts: list[dict[str, Tensor]] = []
+        failures: list[tuple[int, str]] = []
+        for position in range(len(distinct)):
+            try:
+                parts.append(self.images.batch_fields(distinct[position : position + 1]))
+                good[position] = True
+            except ImageLoadError as error:
+                failures.append((position, str(error)))
+        if not parts:
+            return self.images.batch_fields(distinct[:0]), good, failures
+        return {key: torch.cat([part[key] for part in parts]) for key in parts[0]}, good, failures
+
+    def _describe(self, index: Tensor, shown: int = 3) -> str:
+        """'#12 (question_id 9001), #13 (...)' for the first questions at `index`."""
+        items = []
+        for i in index[:shown].tolist():
+            question_id = self.records[i].meta.get("question_id")
+            items.append(f"#{i}" + (f" (question_id {question_id})" if question_id is not None else ""))
+        return ", ".join(items) + (f" and {len(index) - shown} more" if len(index) > shown else "")
 
 
 def keep_batch(batch: dict[str, Tensor]) -> dict[str, Tensor]:
@@ -69,24 +129,48 @@ def keep_batch(batch: dict[str, Tensor]) -> dict[str, Tensor]:
 
 
 class ImageGroupedBatchSampler(Sampler[list[int]]):
-    """Shuffled batches in which the questions of one image travel together.
+    """Shuffled batches in which the questions of one image travel together, split across processes.
 
     Images are shuffled, each image's questions are shuffled, and the resulting sequence is cut into batches
     of exactly `batch_size` (the last may be shorter unless `drop_last`). A batch of B questions then holds
     only about B / (questions per image) distinct images, so the image encoder runs that many times fewer.
+    Pass `torch.arange(N)` as `image_index` for plain shuffled batches of single questions.
+
+    Under data-parallel training (`num_replicas` > 1) every process draws the same epoch order from the seed
+    and takes every `num_replicas`-th batch starting at its `rank`, so the processes see disjoint batches.
+    Each process must take the same number of steps, so when the batches do not divide evenly the first few
+    batches of the epoch are served a second time to the processes that are short (as `DistributedSampler`
+    pads); harmless for training, which is why evaluation uses `SplitBatchSampler` instead.
 
     Args:
         image_index: [N] image of each question.
         batch_size: questions per batch.
         drop_last: drop the last, shorter batch.
         seed: base seed; each epoch (see `set_epoch`) reshuffles differently.
+        num_replicas: data-parallel processes.
+        rank: this process's rank among them.
+
+    Attributes:
+        epoch: the epoch the next iteration draws (advanced by every iteration, or set by `set_epoch`).
+        start: batches of the next iteration to skip (set by `resume`; a resumed epoch continues where it
+            stopped instead of repeating its first batches).
+        last_epoch: the epoch of the latest iteration (None before the first).
     """
 
-    def __init__(self, image_index: Tensor, batch_size: int, drop_last: bool = False, seed: int = 0) -> None:
+    def __init__(
+        self, image_index: Tensor, batch_size: int, drop_last: bool = False, seed: int = 0, num_replicas: int = 1,
+        rank: int = 0,
+    ) -> None:
+        if not 0 <= rank < num_replicas:
+            raise ValueError(f"rank must be in [0, num_replicas={num_replicas}), got {rank}")
         self.batch_size = batch_size
         self.drop_last = drop_last
         self.seed = seed
+        self.num_replicas = num_replicas
+        self.rank = rank
         self.epoch = 0
+        self.start = 0
+        self.last_epoch: int | None = None
         order = torch.argsort(image_index, stable=True)
         counts = torch.bincount(image_index)
         self.groups = [g for g in torch.split(order, counts.tolist()) if len(g)]
@@ -95,19 +179,61 @@ class ImageGroupedBatchSampler(Sampler[list[int]]):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def __len__(self) -> int:
+    def resume(self, epoch: int, batches_done: int) -> None:
+        """Make the next iteration continue epoch `epoch` after its first `batches_done` batches."""
+        if batches_done >= len(self):  # that epoch was complete: the next one starts from its beginning
+            epoch, batches_done = epoch + 1, 0
+        self.epoch, self.start = epoch, batches_done
+
+    def _total_batches(self) -> int:
         full, rest = divmod(self.num_questions, self.batch_size)
         return full + (1 if rest and not self.drop_last else 0)
 
-    def __iter__(self) -> Iterator[list[int]]:
-        generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        self.epoch += 1  # a fresh order next epoch even when nobody calls set_epoch
+    def __len__(self) -> int:
+        return math.ceil(self._total_batches() / self.num_replicas)
+
+    def epoch_batches(self, epoch: int) -> list[Tensor]:
+        """Every batch of `epoch` in order, for all processes together (the same on each process)."""
+        generator = torch.Generator().manual_seed(self.seed + epoch)
         image_order = torch.randperm(len(self.groups), generator=generator)
         sequence = torch.cat(
             [self.groups[i][torch.randperm(len(self.groups[i]), generator=generator)] for i in image_order.tolist()]
-        )
-        for start in range(0, len(sequence), self.batch_size):
-            batch = sequence[start : start + self.batch_size]
-            if len(batch) < self.batch_size and self.drop_last:
-                return
-            yield batch.tolist()
+        ) if self.groups else torch.empty(0, dtype=torch.long)
+        return list(sequence.split(self.batch_size))[: self._total_batches()]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        epoch, start = self.epoch, self.start
+        self.epoch, self.start, self.last_epoch = epoch + 1, 0, epoch  # a fresh order next time, even unasked
+        batches = self.epoch_batches(epoch)
+        for step in range(start, len(self)):
+            yield batches[(step * self.num_replicas + self.rank) % len(batches)].tolist()
+
+
+class SplitBatchSampler(Sampler[list[int]]):
+    """Batches of consecutive questions for evaluation, split across processes without padding.
+
+    Process `rank` of `num_replicas` serves questions [rank * N // R, (rank + 1) * N // R): every question is
+    evaluated exactly once, by exactly one process. (Lightning's `DistributedSampler` would pad the last
+    batches with repeated questions so that every process gets the same count, which biases the metrics.)
+    Shares differ by at most one question; evaluation needs no step-for-step agreement between processes.
+
+    Args:
+        num_questions: questions in the split.
+        batch_size: questions per batch.
+        num_replicas: data-parallel processes.
+        rank: this process's rank among them.
+    """
+
+    def __init__(self, num_questions: int, batch_size: int, num_replicas: int = 1, rank: int = 0) -> None:
+        if not 0 <= rank < num_replicas:
+            raise ValueError(f"rank must be in [0, num_replicas={num_replicas}), got {rank}")
+        self.batch_size = batch_size
+        self.first = rank * num_questions // num_replicas
+        self.end = (rank + 1) * num_questions // num_replicas
+
+    def __len__(self) -> int:
+        return math.ceil((self.end - self.first) / self.batch_size)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for start in range(self.first, self.end, self.batch_size):
+            yield list(range(start, min(start + self.batch_size, self.end)))

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import json
+from collections import Counter
 from functools import cached_property
 from pathlib import Path
 
 import torch
 
-from vqa.data.images import load_image
+from vqa.data.bad_samples import BadSamples
+from vqa.data.images import ImageLoadError, load_image
+from vqa.data.json_files import read_json
 from vqa.data.records import InMemoryImages, VQARecord, VQASplit, carve_validation
-from vqa.data.sources import DATASETS, DatasetError, VQASource
+from vqa.data.sources import DATASETS, SPLITS, DatasetError, VQASource
 
 SHAPES = frozenset({"circle", "rectangle", "triangle"})
 YES_NO = frozenset({"yes", "no"})
@@ -55,26 +57,35 @@ class EasyVQA(VQASource):
         self.root = Path(root) if root else None
         self.val_images = val_images
         self.seed = seed
+        self._splits: dict[str, VQASplit] = {}  # each split read once
 
     @cached_property
     def _data_dir(self) -> Path:
         return self.root or package_data_dir()
 
-    def _read_original(self, name: str) -> VQASplit:
+    def _read_original(self, name: str, bad: BadSamples) -> VQASplit:
         """Read the package's `train` or `test` folder: every image decoded once into one uint8 tensor."""
         folder = self._data_dir / name
         questions_file = folder / "questions.json"
-        try:
-            entries = json.loads(questions_file.read_text(encoding="utf-8"))
-        except FileNotFoundError as error:
-            raise DatasetError(f"easy-VQA questions file not found: {questions_file}") from error
-        except json.JSONDecodeError as error:
-            raise DatasetError(f"{questions_file} is not valid JSON: {error}") from error
+        entries = read_json(questions_file, "easy-VQA questions file")
         if not isinstance(entries, list):
             raise DatasetError(f"{questions_file}: expected a list of [question, answer, image_id] entries")
-        image_ids = sorted({_image_id(entry, i, questions_file) for i, entry in enumerate(entries)})
-        position = {image_id: i for i, image_id in enumerate(image_ids)}
-        pixels = torch.stack([load_image(folder / "images" / f"{image_id}.png") for image_id in image_ids])
+        valid = []
+        for i, entry in enumerate(entries):
+            try:
+                _check_entry(entry, i, questions_file)
+            except DatasetError as error:
+                bad.handle(error)
+                continue
+            valid.append((i, entry))
+        questions_per_image = Counter(entry[2] for _, entry in valid)
+        pixels = {}
+        for image_id in sorted(questions_per_image):
+            try:
+                pixels[image_id] = load_image(folder / "images" / f"{image_id}.png")
+            except ImageLoadError as error:
+                bad.handle(error, questions=questions_per_image[image_id])
+        position = {image_id: i for i, image_id in enumerate(pixels)}
         records = [
             VQARecord(
                 image=position[image_id],
@@ -83,33 +94,38 @@ class EasyVQA(VQASource):
                 types={"type": question_type(answer)},
                 meta={"image_id": image_id, "question_id": i},
             )
-            for i, (question, answer, image_id) in enumerate(entries)
+            for i, (question, answer, image_id) in valid
+            if image_id in position
         ]
-        return VQASplit(InMemoryImages(pixels), records)
+        stacked = torch.stack(list(pixels.values())) if pixels else torch.empty(0, 3, 64, 64, dtype=torch.uint8)
+        return VQASplit(InMemoryImages(stacked), records)
 
-    @cached_property
-    def _train_and_val(self) -> tuple[VQASplit, VQASplit]:
-        return carve_validation(self._read_original("train"), self.val_images, self.seed)
+    def read(self, split: str, bad: BadSamples | None = None) -> VQASplit:
+        if split not in SPLITS:
+            raise ValueError(f"easy-VQA has splits train, val, test; got {split!r}")
+        bad = bad if bad is not None else BadSamples()
+        if split not in self._splits:
+            if split == "test":
+                self._splits["test"] = self._read_original("test", bad)
+            else:
+                train, val = carve_validation(self._read_original("train", bad), self.val_images, self.seed)
+                self._splits.update(train=train, val=val)
+        return self._splits[split]
 
-    def read(self, split: str) -> VQASplit:
-        if split == "train":
-            return self._train_and_val[0]
-        if split == "val":
-            return self._train_and_val[1]
-        if split == "test":
-            return self._read_original("test")
-        raise ValueError(f"easy-VQA has splits train, val, test; got {split!r}")
 
-
-def _image_id(entry: object, position: int, path: Path) -> int:
-    """Validate one `[question, answer, image_id]` entry and return its image id."""
+def _check_entry(entry: object, position: int, path: Path) -> None:
+    """Validate one `[question, answer, image_id]` entry."""
     valid = (
         isinstance(entry, list)
         and len(entry) == 3
         and isinstance(entry[0], str)
         and isinstance(entry[1], str)
         and isinstance(entry[2], int)
+        and not isinstance(entry[2], bool)
     )
     if not valid:
         raise DatasetError(f"{path}, entry {position}: expected [question: str, answer: str, image_id: int], got {entry!r}")
-    return entry[2]
+    if not entry[0].strip():
+        raise DatasetError(
+            f"{path}, entry {position}: the question is empty ({entry[0]!r}); every question needs words"
+        )

@@ -11,10 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from vqa.data.image_files import ImageFiles
-from vqa.data.json_files import expect, field, optional_field, read_json, string_list
+from vqa.data.bad_samples import BadSamples
+from vqa.data.image_files import ImageFiles, drop_missing_images
+from vqa.data.json_files import expect, field, optional_field, question_text, read_json, string_list
 from vqa.data.records import VQARecord, VQASplit
-from vqa.data.sources import DATASETS, VQASource
+from vqa.data.sources import DATASETS, DatasetError, VQASource
 
 TYPE_KEYS = ("structural", "semantic", "detailed")
 
@@ -28,32 +29,45 @@ def reasoning_steps(semantic: list[dict[str, Any]]) -> int:
     )
 
 
-def read_gqa_questions(path: Path, dataset: str, labeled: bool) -> dict[str, dict[str, Any]]:
+def read_gqa_questions(
+    path: Path, dataset: str, labeled: bool, bad: BadSamples | None = None
+) -> dict[str, dict[str, Any]]:
     """Read and check a GQA questions file; returns it as parsed (question id -> entry).
 
     Args:
         labeled: answers and types are required (train / val / test-dev); False allows a test file without them.
+        bad: a malformed question raises its error or, when `bad` skips bad samples, is left out.
     """
+    bad = bad if bad is not None else BadSamples()
     data = read_json(path, f"{dataset} questions file")
     expect(data, dict, path, "top level (question id -> question)")
+    checked: dict[str, dict[str, Any]] = {}
     for question_id, entry in data.items():
-        where = f"question {question_id!r}"
-        field(entry, "imageId", str, path, where)
-        field(entry, "question", str, path, where)
-        if labeled or "answer" in entry:
-            field(entry, "answer", str, path, where)
-            types = field(entry, "types", dict, path, where)
-            for key in TYPE_KEYS:
-                field(types, key, str, path, f"{where}.types")
-        string_list(entry.get("entailed", []), path, f"{where}.entailed")
-        string_list(entry.get("equivalent", []), path, f"{where}.equivalent")
-        groups = optional_field(entry, "groups", dict, path, where, {})
-        optional_field(groups, "global", str, path, f"{where}.groups")
-        optional_field(entry, "isBalanced", bool, path, where)
-        semantic = optional_field(entry, "semantic", list, path, where, [])
-        for i, step in enumerate(semantic):
-            expect(step, dict, path, f"{where}.semantic[{i}]")
-    return data
+        try:
+            _check_question(entry, path, f"question {question_id!r}", labeled)
+        except DatasetError as error:
+            bad.handle(error)
+            continue
+        checked[question_id] = entry
+    return checked
+
+
+def _check_question(entry: Any, path: Path, where: str, labeled: bool) -> None:
+    field(entry, "imageId", str, path, where)
+    question_text(entry, "question", path, where)
+    if labeled or "answer" in entry:
+        field(entry, "answer", str, path, where)
+        types = field(entry, "types", dict, path, where)
+        for key in TYPE_KEYS:
+            field(types, key, str, path, f"{where}.types")
+    string_list(entry.get("entailed", []), path, f"{where}.entailed")
+    string_list(entry.get("equivalent", []), path, f"{where}.equivalent")
+    groups = optional_field(entry, "groups", dict, path, where, {})
+    optional_field(groups, "global", str, path, f"{where}.groups")
+    optional_field(entry, "isBalanced", bool, path, where)
+    semantic = optional_field(entry, "semantic", list, path, where, [])
+    for i, step in enumerate(semantic):
+        expect(step, dict, path, f"{where}.semantic[{i}]")
 
 
 def read_gqa_split(
@@ -64,10 +78,11 @@ def read_gqa_split(
     labeled: bool,
     balanced_only: bool = True,
     check_images: bool = True,
+    bad: BadSamples | None = None,
 ) -> VQASplit:
     """One split as records; ids, entailment and groups are kept in `meta` for consistency and distribution."""
     dataset = f"GQA {name}"
-    questions = read_gqa_questions(questions_file, dataset, labeled)
+    questions = read_gqa_questions(questions_file, dataset, labeled, bad)
     paths: list[Path] = []
     image_position: dict[str, int] = {}
     needed_by: list[str] = []
@@ -99,10 +114,8 @@ def read_gqa_split(
                 },
             )
         )
-    images = ImageFiles(paths, image_size)
-    if check_images:
-        images.check_exist(dataset, needed_by.__getitem__)
-    return VQASplit(images, records)
+    split = VQASplit(ImageFiles(paths, image_size), records)
+    return drop_missing_images(split, dataset, needed_by.__getitem__, bad) if check_images else split
 
 
 @DATASETS.register("gqa")
@@ -140,7 +153,7 @@ class GQA(VQASource):
         self.check_images = check_images
         self._splits: dict[str, VQASplit] = {}  # each split read once
 
-    def read(self, split: str) -> VQASplit:
+    def read(self, split: str, bad: BadSamples | None = None) -> VQASplit:
         if split not in self.files:
             raise ValueError(f"GQA has splits train, val, test; got {split!r}")
         if split not in self._splits:
@@ -150,6 +163,6 @@ class GQA(VQASource):
             else:
                 self._splits[split] = read_gqa_split(
                     split, Path(questions), self.image_dir, self.image_size, labeled=split != "test",
-                    balanced_only=self.balanced_only, check_images=self.check_images,
+                    balanced_only=self.balanced_only, check_images=self.check_images, bad=bad,
                 )
         return self._splits[split]

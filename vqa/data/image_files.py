@@ -10,8 +10,9 @@ from typing import Callable, Sequence
 import torch
 from torch import Tensor
 
-from vqa.data.images import load_image
-from vqa.data.records import ImageStore
+from vqa.data.bad_samples import BadSamples
+from vqa.data.images import MAX_IMAGE_PIXELS, load_image
+from vqa.data.records import ImageStore, VQASplit
 from vqa.data.sources import DatasetError
 
 
@@ -26,13 +27,17 @@ class ImageFiles(ImageStore):
     Args:
         paths: one file per image; image index i is `paths[i]`.
         size: (height, width) every image is resized to.
+        max_pixels: files declaring more pixels are refused before decoding (`vqa.data.images.MAX_IMAGE_PIXELS`).
     """
 
-    def __init__(self, paths: Sequence[str | os.PathLike], size: tuple[int, int]) -> None:
+    def __init__(
+        self, paths: Sequence[str | os.PathLike], size: tuple[int, int], max_pixels: int | None = MAX_IMAGE_PIXELS
+    ) -> None:
         if len(size) != 2 or min(size) < 1:
             raise ValueError(f"image size must be (height, width) with positive values, got {size}")
         self.paths = [str(p) for p in paths]  # plain strings: cheap to send to worker processes
         self.size = (int(size[0]), int(size[1]))
+        self.max_pixels = max_pixels
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -42,7 +47,7 @@ class ImageFiles(ImageStore):
         chosen = torch.as_tensor(indices).reshape(-1).tolist()
         if not chosen:
             return torch.empty(0, 3, *self.size, dtype=torch.uint8)
-        return torch.stack([load_image(self.paths[i], self.size) for i in chosen])
+        return torch.stack([load_image(self.paths[i], self.size, self.max_pixels) for i in chosen])
 
     @property
     def image_size(self) -> tuple[int, int]:
@@ -57,7 +62,7 @@ class ImageFiles(ImageStore):
         return f"files:{len(self.paths)}:{digest.hexdigest()}"
 
     def subset(self, keep: Tensor) -> "ImageFiles":
-        return ImageFiles([self.paths[i] for i in torch.as_tensor(keep).tolist()], self.size)
+        return ImageFiles([self.paths[i] for i in torch.as_tensor(keep).tolist()], self.size, self.max_pixels)
 
     def check_exist(self, dataset: str, describe: Callable[[int], str]) -> None:
         """Raise one DatasetError if any file is missing, naming the first one and who needs it.
@@ -66,13 +71,39 @@ class ImageFiles(ImageStore):
             dataset: what is being read, e.g. "VQA v2 train".
             describe: the entry that needs image i, e.g. "image_id 9, question_id 90000 (questions[0] of ...)".
         """
-        missing = [i for i, path in enumerate(self.paths) if not os.path.isfile(path)]
+        missing = self.missing()
         if missing:
             first = missing[0]
             more = f" ({len(missing)} of {len(self.paths)} image files are missing)" if len(missing) > 1 else ""
             raise DatasetError(
                 f"{dataset}: image file not found: {self.paths[first]}, needed by {describe(first)}{more}"
             )
+
+    def missing(self) -> list[int]:
+        """Indices of the images whose file does not exist."""
+        return [i for i, path in enumerate(self.paths) if not os.path.isfile(path)]
+
+
+def drop_missing_images(
+    split: VQASplit, dataset: str, describe: Callable[[int], str], bad: BadSamples | None
+) -> VQASplit:
+    """`split` after checking that every image file exists: one DatasetError naming the first missing file, or,
+    when `bad` skips bad samples, the split without the questions about missing files (counted in `bad`)."""
+    images = split.images
+    assert isinstance(images, ImageFiles)
+    if bad is None or not bad.skip:
+        images.check_exist(dataset, describe)
+        return split
+    missing = images.missing()
+    if not missing:
+        return split
+    questions = torch.bincount(torch.tensor([r.image for r in split.records], dtype=torch.long), minlength=len(images))
+    for i in missing:
+        error = DatasetError(f"{dataset}: image file not found: {images.paths[i]}, needed by {describe(i)}")
+        bad.handle(error, questions=int(questions[i]))
+    keep = torch.ones(len(images), dtype=torch.bool)
+    keep[missing] = False
+    return split.subset_by_images(keep.nonzero().flatten())
 
 
 def image_table(paths: Sequence[Path]) -> tuple[list[Path], list[int]]:

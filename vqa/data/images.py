@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Union
 
@@ -12,6 +13,13 @@ from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
 from vqa.errors import VQAError
+
+
+# Largest image file decoded, in pixels (width x height): 64 megapixels, e.g. 8000 x 8000. Far above any VQA
+# benchmark image (COCO <= 640 px, CLEVR 480 x 320) and most camera photos, far below what exhausts memory
+# (a decoded RGB image takes 3 bytes per pixel). A file declaring more is refused before anything is decoded:
+# a small, highly compressed file can declare billions of pixels (a "decompression bomb").
+MAX_IMAGE_PIXELS = 64_000_000
 
 
 class ImageLoadError(VQAError, ValueError):
@@ -38,11 +46,16 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def open_rgb(path: str | os.PathLike) -> Image.Image:
+def open_rgb(path: str | os.PathLike, max_pixels: int | None = MAX_IMAGE_PIXELS) -> Image.Image:
     """Decode an image file into an 8-bit RGB PIL image (any mode converted by `to_rgb`).
 
+    Args:
+        path: the image file.
+        max_pixels: refuse images with more pixels than this, before decoding them (None: no limit of ours;
+            Pillow's own `Image.MAX_IMAGE_PIXELS` still applies above twice its value).
+
     Raises:
-        ImageLoadError: the file is missing, truncated, or not an image.
+        ImageLoadError: the file is missing, truncated, not an image, or larger than `max_pixels`.
     """
     path = Path(path)
     if not path.exists():
@@ -50,11 +63,39 @@ def open_rgb(path: str | os.PathLike) -> Image.Image:
     if not path.is_file():
         raise ImageLoadError(f"not an image file: {path} is a directory or special file")
     try:
-        with Image.open(path) as image:
+        with warnings.catch_warnings():
+            # Pillow warns above its own limit; ours below decides, with a message naming the file.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)  # reads the header only
+        with image:
+            _check_pixels(path, image.size, max_pixels)
             image.load()
             return to_rgb(image)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+    except ImageLoadError:
+        raise
+    except Image.DecompressionBombError as error:  # Pillow refuses before we see the size (> 2x its limit)
+        raise ImageLoadError(
+            f"image {path} is too large to decode: {_first_number(str(error))} pixels, more than "
+            f"{2 * (Image.MAX_IMAGE_PIXELS or 0):,} (a guard against decompression bombs)"
+        ) from error
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise ImageLoadError(f"cannot read image {path}: {error}") from error
+
+
+def _check_pixels(path: Path, size: tuple[int, int], max_pixels: int | None) -> None:
+    width, height = size
+    if max_pixels is not None and width * height > max_pixels:
+        raise ImageLoadError(
+            f"image {path} is {width} x {height} = {width * height:,} pixels, more than the limit of "
+            f"{max_pixels:,} (a guard against decompression bombs); shrink the file, or raise max_pixels "
+            "where images are loaded (ImageFiles(max_pixels=...), Predictor(max_image_pixels=...))"
+        )
+
+
+def _first_number(text: str) -> str:
+    """The first integer in Pillow's message ("Image size (N pixels) exceeds ..."), formatted, or '?'."""
+    digits = "".join(c if c.isdigit() else " " for c in text).split()
+    return f"{int(digits[0]):,}" if digits else "?"
 
 
 def resize_to_tensor(rgb: Image.Image, size: tuple[int, int] | None = None) -> Tensor:
@@ -64,13 +105,15 @@ def resize_to_tensor(rgb: Image.Image, size: tuple[int, int] | None = None) -> T
     return torch.from_numpy(np.asarray(rgb, dtype=np.uint8).copy()).permute(2, 0, 1)
 
 
-def load_image(path: str | os.PathLike, size: tuple[int, int] | None = None) -> Tensor:
+def load_image(
+    path: str | os.PathLike, size: tuple[int, int] | None = None, max_pixels: int | None = MAX_IMAGE_PIXELS
+) -> Tensor:
     """Decode an image file to uint8 [3, H, W] RGB, resized to `size` = (height, width) if given.
 
     Raises:
-        ImageLoadError: the file is missing, truncated, or not an image.
+        ImageLoadError: the file is missing, truncated, not an image, or has more than `max_pixels` pixels.
     """
-    return resize_to_tensor(open_rgb(path), size)
+    return resize_to_tensor(open_rgb(path, max_pixels), size)
 
 
 # What `as_rgb` accepts: a file path, a PIL image, a numpy array [H,W] / [H,W,C], or a tensor [H,W] / [C,H,W]
@@ -112,17 +155,18 @@ def array_to_rgb(array: np.ndarray) -> Image.Image:
     return to_rgb(Image.fromarray(np.ascontiguousarray(_array_to_uint8(array))))
 
 
-def as_rgb(image: ImageInput) -> Image.Image:
+def as_rgb(image: ImageInput, max_pixels: int | None = MAX_IMAGE_PIXELS) -> Image.Image:
     """Any supported image input (see `ImageInput`) to an 8-bit RGB PIL image.
 
     Numpy arrays are channels-last ([H, W, C], the numpy/PIL convention); tensors are channels-first
     ([C, H, W], the torch convention); both may also be [H, W] greyscale.
 
     Raises:
-        ImageLoadError: a missing or unreadable file, an unsupported type, shape or value range.
+        ImageLoadError: a missing or unreadable file, a file of more than `max_pixels` pixels, an unsupported
+            type, shape or value range.
     """
     if isinstance(image, (str, os.PathLike)):
-        return open_rgb(image)
+        return open_rgb(image, max_pixels)
     if isinstance(image, Image.Image):
         return to_rgb(image)
     if isinstance(image, Tensor):

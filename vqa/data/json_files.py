@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any, Iterator
 
+from vqa.data.bad_samples import BadSamples
 from vqa.data.sources import DatasetError
 
 _KIND_NAMES = {str: "a string", int: "an integer", float: "a number", list: "a list", dict: "an object", bool: "true/false"}
@@ -31,30 +32,43 @@ def _shown(value: Any) -> str:
 
 
 def read_json(path: Path, what: str) -> Any:
-    """Parse a whole JSON file; `what` names it in errors ("VQA v2 questions file")."""
+    """Parse a whole JSON file; `what` names it in errors ("VQA v2 questions file"). A UTF-8 byte-order mark
+    (written by some Windows editors) is accepted."""
     if not path.is_file():
         raise DatasetError(f"{what} not found: {path}")
     try:
-        with open(path, encoding="utf-8") as handle:
+        with open(path, encoding="utf-8-sig") as handle:
             return json.load(handle)
     except json.JSONDecodeError as error:
         raise DatasetError(f"{path} is not valid JSON (line {error.lineno}, column {error.colno}): {error.msg}") from error
     except UnicodeDecodeError as error:
-        raise DatasetError(f"{path} is not UTF-8 text: {error}") from error
+        raise DatasetError(f"{path} is not UTF-8 text (byte {error.start}): {error.reason}") from error
 
 
-def read_jsonl(path: Path, what: str) -> Iterator[tuple[int, Any]]:
-    """(line number, parsed object) for every non-blank line of a JSON-lines file."""
+def read_jsonl(path: Path, what: str, bad: BadSamples | None = None) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed object) for every non-blank line of a JSON-lines file.
+
+    A line that is not UTF-8 or not JSON raises a DatasetError naming the file and the line, or, when `bad`
+    skips bad samples, is counted there and left out.
+    """
     if not path.is_file():
         raise DatasetError(f"{what} not found: {path}")
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
+    bad = bad if bad is not None else BadSamples()
+    with open(path, "rb") as handle:  # bytes: a decoding error then names its line
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as error:
+                bad.handle(DatasetError(f"{path}, line {number}: not UTF-8 text (byte {error.start}): {error.reason}"))
+                continue
             if not line.strip():
                 continue
             try:
-                yield number, json.loads(line)
+                entry = json.loads(line)
             except json.JSONDecodeError as error:
-                raise DatasetError(f"{path}, line {number}: invalid JSON (column {error.colno}): {error.msg}") from error
+                bad.handle(DatasetError(f"{path}, line {number}: invalid JSON (column {error.colno}): {error.msg}"))
+                continue
+            yield number, entry
 
 
 def expect(value: Any, kind: type | tuple[type, ...], path: Path, where: str) -> Any:
@@ -85,3 +99,11 @@ def string_list(value: Any, path: Path, where: str) -> list[str]:
     for i, item in enumerate(value):
         expect(item, str, path, f"{where}[{i}]")
     return list(value)
+
+
+def question_text(entry: Any, key: str, path: Path, where: str) -> str:
+    """`entry[key]` checked to be a string with at least one visible character."""
+    question = field(entry, key, str, path, where)
+    if not question.strip():
+        raise DatasetError(f"{path}: {where}.{key}: the question is empty ({question!r}); every question needs words")
+    return question

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vqa.data.image_files import ImageFiles
-from vqa.data.json_files import expect, field, optional_field, read_jsonl, string_list
+from vqa.data.bad_samples import BadSamples
+from vqa.data.image_files import ImageFiles, drop_missing_images
+from vqa.data.json_files import expect, field, optional_field, question_text, read_jsonl, string_list
 from vqa.data.records import VQARecord, VQASplit, carve_validation
 from vqa.data.sources import DATASETS, DatasetError, VQASource
 from vqa.normalize import normalize_answer
@@ -31,43 +32,52 @@ def read_jsonl_split(
     image_size: tuple[int, int],
     normalize_answers: bool = False,
     check_images: bool = True,
+    bad: BadSamples | None = None,
 ) -> VQASplit:
-    """Read one JSONL file into a split."""
+    """Read one JSONL file into a split; a bad line raises its error or, when `bad` skips, is left out."""
     dataset = f"JSONL {name}"
+    bad = bad if bad is not None else BadSamples()
     root = image_root if image_root is not None else path.parent
     paths: list[Path] = []
     image_position: dict[Path, int] = {}
     needed_by: list[str] = []
     records: list[VQARecord] = []
-    for line, entry in read_jsonl(path, f"{dataset} file"):
-        where = f"line {line}"
-        expect(entry, dict, path, where)
-        if "answers" not in entry and "answer" in entry:
-            raise DatasetError(f"{path}: {where}: missing key 'answers' (a list of strings); found 'answer'")
-        image = Path(field(entry, "image", str, path, where))
-        question = field(entry, "question", str, path, where)
-        answers = string_list(field(entry, "answers", list, path, where), path, f"{where}.answers")
-        kind = optional_field(entry, "type", str, path, where)
-        question_id = optional_field(entry, "id", (str, int), path, where, line)
+    for line, entry in read_jsonl(path, f"{dataset} file", bad):
+        try:
+            image, record = _parse_line(entry, path, f"line {line}", line, normalize_answers)
+        except DatasetError as error:
+            bad.handle(error)
+            continue
         image_path = image if image.is_absolute() else root / image
         if image_path not in image_position:
             image_position[image_path] = len(paths)
             paths.append(image_path)
-            needed_by.append(f"{where} of {path}")
-        extra = {k: v for k, v in entry.items() if k not in (*REQUIRED_KEYS, "type", "id")}
-        records.append(
-            VQARecord(
-                image=image_position[image_path],
-                question=question,
-                answers=[normalize_answer(a) for a in answers] if normalize_answers else answers,
-                types={"type": kind} if kind is not None else {},
-                meta={"question_id": question_id, "image": str(image), **extra},
-            )
-        )
-    images = ImageFiles(paths, image_size)
-    if check_images:
-        images.check_exist(dataset, needed_by.__getitem__)
-    return VQASplit(images, records)
+            needed_by.append(f"line {line} of {path}")
+        record.image = image_position[image_path]
+        records.append(record)
+    split = VQASplit(ImageFiles(paths, image_size), records)
+    return drop_missing_images(split, dataset, needed_by.__getitem__, bad) if check_images else split
+
+
+def _parse_line(entry: object, path: Path, where: str, line: int, normalize_answers: bool) -> tuple[Path, VQARecord]:
+    """The image path (as written) and the record (image index still unset) of one JSONL entry."""
+    expect(entry, dict, path, where)
+    if "answers" not in entry and "answer" in entry:
+        raise DatasetError(f"{path}: {where}: missing key 'answers' (a list of strings); found 'answer'")
+    image = Path(field(entry, "image", str, path, where))
+    question = question_text(entry, "question", path, where)
+    answers = string_list(field(entry, "answers", list, path, where), path, f"{where}.answers")
+    kind = optional_field(entry, "type", str, path, where)
+    question_id = optional_field(entry, "id", (str, int), path, where, line)
+    extra = {k: v for k, v in entry.items() if k not in (*REQUIRED_KEYS, "type", "id")}
+    record = VQARecord(
+        image=-1,
+        question=question,
+        answers=[normalize_answer(a) for a in answers] if normalize_answers else answers,
+        types={"type": kind} if kind is not None else {},
+        meta={"question_id": question_id, "image": str(image), **extra},
+    )
+    return image, record
 
 
 @DATASETS.register("jsonl")
@@ -109,21 +119,21 @@ class JSONLDataset(VQASource):
         self.check_images = check_images
         self._splits: dict[str, VQASplit] = {}  # each split read once
 
-    def _read_file(self, split: str) -> VQASplit:
+    def _read_file(self, split: str, bad: BadSamples | None) -> VQASplit:
         path = self.files[split]
         if path is None:
             return VQASplit(ImageFiles([], self.image_size), [])
         return read_jsonl_split(
-            split, Path(path), self.image_root, self.image_size, self.normalize_answers, self.check_images
+            split, Path(path), self.image_root, self.image_size, self.normalize_answers, self.check_images, bad
         )
 
-    def read(self, split: str) -> VQASplit:
+    def read(self, split: str, bad: BadSamples | None = None) -> VQASplit:
         if split not in self.files:
             raise ValueError(f"a JSONL dataset has splits train, val, test; got {split!r}")
         if split not in self._splits:
             if split in ("train", "val") and self.files["val"] is None and self.val_images:
-                train, val = carve_validation(self._read_file("train"), self.val_images, self.seed)
+                train, val = carve_validation(self._read_file("train", bad), self.val_images, self.seed)
                 self._splits.update(train=train, val=val)
             else:
-                self._splits[split] = self._read_file(split)
+                self._splits[split] = self._read_file(split, bad)
         return self._splits[split]

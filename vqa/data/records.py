@@ -118,6 +118,10 @@ class _Subset(ImageStore):
     def get(self, indices: Tensor) -> Tensor:
         return self.store.get(self.keep[indices])
 
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return self.store.image_size
+
     def fingerprint(self) -> str:
         kept = hashlib.sha1(self.keep.numpy().tobytes()).hexdigest()
         return f"subset:{kept}:of:{self.store.fingerprint()}"

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vqa.data.bad_samples import BadSamples
 from vqa.data.records import InMemoryImages, VQARecord, VQASplit, split_generated
 from vqa.data.sources import DATASETS, VQASource
 from vqa.io import atomic_path
@@ -183,7 +184,8 @@ class SortOfClevr(VQASource):
     def _splits(self) -> dict[str, VQASplit]:
         return split_generated(self._all, self.test_images, self.val_images, self.seed)
 
-    def read(self, split: str) -> VQASplit:
+    def read(self, split: str, bad: BadSamples | None = None) -> VQASplit:
+        """The split (generated data has no bad entries, so `bad` is unused)."""
         if split not in self._splits:
             raise ValueError(f"Sort-of-CLEVR has splits train, val, test; got {split!r}")
         return self._splits[split]

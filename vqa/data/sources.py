@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from vqa.data.records import VQASplit
 from vqa.errors import VQAError
 from vqa.registry import Registry
+
+if TYPE_CHECKING:
+    from vqa.data.bad_samples import BadSamples
 
 SPLITS = ("train", "val", "test")
 
@@ -14,13 +17,19 @@ SPLITS = ("train", "val", "test")
 class VQASource:
     """Produces the train / val / test splits of one dataset as `VQASplit`s.
 
-    Subclasses implement `read(split)`; records' `types` drive the per-type metric breakdowns.
+    Subclasses implement `read(split, bad)`; records' `types` drive the per-type metric breakdowns.
     """
 
     name: ClassVar[str] = "source"
 
-    def read(self, split: str) -> VQASplit:  # pragma: no cover
-        """The records and images of `split` (one of "train", "val", "test")."""
+    def read(self, split: str, bad: BadSamples | None = None) -> VQASplit:  # pragma: no cover
+        """The records and images of `split` (one of "train", "val", "test").
+
+        Args:
+            split: which split.
+            bad: what to do with a malformed entry or a missing image: `bad.handle(error)` raises the error or,
+                when skipping bad samples, counts it (then leave the entry out). None: raise.
+        """
         raise NotImplementedError
 
     def describe(self) -> str:

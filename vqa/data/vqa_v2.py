@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vqa.data.image_files import ImageFiles
-from vqa.data.json_files import field, read_json, string_list
+from vqa.data.bad_samples import BadSamples
+from vqa.data.image_files import ImageFiles, drop_missing_images
+from vqa.data.json_files import field, question_text, read_json, string_list
 from vqa.data.records import VQARecord, VQASplit
 from vqa.data.sources import DATASETS, DatasetError, VQASource
 from vqa.normalize import clean_whitespace, normalize_answer
@@ -32,17 +33,20 @@ def read_vqa_v2_split(
     image_dir: Path,
     image_size: tuple[int, int],
     check_images: bool = True,
+    bad: BadSamples | None = None,
 ) -> VQASplit:
     """Read one split; without annotations (test) the records have no answers and no types.
 
     Human answers become training targets after the official normalization (`vqa.normalize`); the raw ones
-    are kept in `meta["raw_answers"]` for the official evaluator.
+    are kept in `meta["raw_answers"]` for the official evaluator. A malformed entry raises its error or, when
+    `bad` skips bad samples, is left out (with its question).
     """
     dataset = f"VQA v2 {name}"
+    bad = bad if bad is not None else BadSamples()
     data = read_json(questions_file, f"{dataset} questions file")
     subtype = field(data, "data_subtype", str, questions_file, "top level")
     questions = field(data, "questions", list, questions_file, "top level")
-    annotations = read_vqa_v2_annotations(annotations_file, dataset) if annotations_file is not None else None
+    annotations = read_vqa_v2_annotations(annotations_file, dataset, bad) if annotations_file is not None else None
 
     paths: list[Path] = []
     image_position: dict[int, int] = {}
@@ -50,52 +54,67 @@ def read_vqa_v2_split(
     records: list[VQARecord] = []
     for i, entry in enumerate(questions):
         where = f"questions[{i}]"
-        question_id = field(entry, "question_id", int, questions_file, where)
-        image_id = field(entry, "image_id", int, questions_file, where)
-        question = field(entry, "question", str, questions_file, where)
+        try:
+            question_id = field(entry, "question_id", int, questions_file, where)
+            image_id = field(entry, "image_id", int, questions_file, where)
+            question = question_text(entry, "question", questions_file, where)
+            record = VQARecord(-1, question, [], {}, {"question_id": question_id, "image_id": image_id})
+            if annotations is not None:
+                _attach_annotation(record, annotations.pop(question_id, None), annotations_file, where, questions_file)
+        except DatasetError as error:
+            bad.handle(error)
+            continue
         if image_id not in image_position:
             image_position[image_id] = len(paths)
             paths.append(image_dir / coco_file_name(subtype, image_id))
             needed_by.append(f"image_id {image_id} of question_id {question_id} ({where} of {questions_file})")
-        record = VQARecord(image_position[image_id], question, [], {}, {"question_id": question_id, "image_id": image_id})
-        if annotations is not None:
-            _attach_annotation(record, annotations.pop(question_id, None), annotations_file, where, questions_file)
+        record.image = image_position[image_id]
         records.append(record)
     if annotations:
         extra = next(iter(annotations))
-        raise DatasetError(
+        error = DatasetError(
             f"{annotations_file}: {len(annotations)} annotation(s) have no question in {questions_file}, "
             f"e.g. question_id {extra}; are the two files from the same split?"
         )
-    images = ImageFiles(paths, image_size)
-    if check_images:
-        images.check_exist(dataset, needed_by.__getitem__)
-    return VQASplit(images, records)
+        bad.handle(error, questions=len(annotations))
+    split = VQASplit(ImageFiles(paths, image_size), records)
+    return drop_missing_images(split, dataset, needed_by.__getitem__, bad) if check_images else split
 
 
-def read_vqa_v2_annotations(path: Path, dataset: str) -> dict[int, tuple[str, dict]]:
-    """question_id -> (where, annotation entry), every entry checked."""
+def read_vqa_v2_annotations(path: Path, dataset: str, bad: BadSamples | None = None) -> dict[int, tuple[str, dict]]:
+    """question_id -> (where, annotation entry), every entry checked (a bad one raises, or is skipped by `bad`)."""
+    bad = bad if bad is not None else BadSamples()
     data = read_json(path, f"{dataset} annotations file")
     entries = field(data, "annotations", list, path, "top level")
     by_question: dict[int, tuple[str, dict]] = {}
     for i, entry in enumerate(entries):
         where = f"annotations[{i}]"
-        question_id = field(entry, "question_id", int, path, where)
-        field(entry, "image_id", int, path, where)
-        field(entry, "question_type", str, path, where)
-        answer_type = field(entry, "answer_type", str, path, where)
-        if answer_type not in ANSWER_TYPES:
-            raise DatasetError(f"{path}: {where}.answer_type: expected one of {ANSWER_TYPES}, got {answer_type!r}")
-        field(entry, "multiple_choice_answer", str, path, where)
-        answers = field(entry, "answers", list, path, where)
-        if not answers:
-            raise DatasetError(f"{path}: {where}.answers: expected the human answers, got an empty list")
-        for j, answer in enumerate(answers):
-            field(answer, "answer", str, path, f"{where}.answers[{j}]")
-        if question_id in by_question:
-            raise DatasetError(f"{path}: {where}: question_id {question_id} is annotated twice")
+        try:
+            question_id = _check_annotation(entry, path, where)
+            if question_id in by_question:
+                raise DatasetError(f"{path}: {where}: question_id {question_id} is annotated twice")
+        except DatasetError as error:
+            bad.handle(error)
+            continue
         by_question[question_id] = (where, entry)
     return by_question
+
+
+def _check_annotation(entry: object, path: Path, where: str) -> int:
+    """Check one annotation entry; returns its question_id."""
+    question_id = field(entry, "question_id", int, path, where)
+    field(entry, "image_id", int, path, where)
+    field(entry, "question_type", str, path, where)
+    answer_type = field(entry, "answer_type", str, path, where)
+    if answer_type not in ANSWER_TYPES:
+        raise DatasetError(f"{path}: {where}.answer_type: expected one of {ANSWER_TYPES}, got {answer_type!r}")
+    field(entry, "multiple_choice_answer", str, path, where)
+    answers = field(entry, "answers", list, path, where)
+    if not answers:
+        raise DatasetError(f"{path}: {where}.answers: expected the human answers, got an empty list")
+    for j, answer in enumerate(answers):
+        field(answer, "answer", str, path, f"{where}.answers[{j}]")
+    return question_id
 
 
 def _attach_annotation(
@@ -164,7 +183,7 @@ class VQAv2(VQASource):
         self.check_images = check_images
         self._splits: dict[str, VQASplit] = {}  # each split read once
 
-    def read(self, split: str) -> VQASplit:
+    def read(self, split: str, bad: BadSamples | None = None) -> VQASplit:
         if split not in self.files:
             raise ValueError(f"VQA v2 has splits train, val, test; got {split!r}")
         if split not in self._splits:
@@ -174,6 +193,6 @@ class VQAv2(VQASource):
             else:
                 self._splits[split] = read_vqa_v2_split(
                     split, Path(questions), Path(annotations) if annotations else None, Path(images),
-                    self.image_size, self.check_images,
+                    self.image_size, self.check_images, bad,
                 )
         return self._splits[split]

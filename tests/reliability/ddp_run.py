@@ -1,0 +1,111 @@
+"""Run by tests/reliability/test_ddp.py: train, validate, test and predict a tiny model with Lightning DDP on
+2 CPU processes (gloo), recording which questions each process saw.
+
+    python tests/reliability/ddp_run.py OUT_DIR DATA_DIR
+
+Lightning's "ddp" strategy starts the second process by running this script again. Every process writes
+OUT_DIR/rank<r>.json (question indices per stage); process 0 also writes OUT_DIR/metrics.json and the trained
+weights OUT_DIR/model.ckpt.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import lightning.pytorch as pl
+import torch
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from tests.test_training import tiny_module  # noqa: E402
+from vqa.callbacks import PredictionWriter  # noqa: E402
+from vqa.data import JSONLDataset, VQADataModule  # noqa: E402
+
+BATCH_SIZE = 10  # 96 training questions -> 10 batches, 5 per process
+EVAL_BATCH_SIZE = 4
+SPLITS = {"train": (24, 4), "val": (13, 1), "test": (11, 1)}  # images, questions per image: odd evaluation splits
+COLORS = {"red": (220, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 220)}
+SHAPES = ("square", "disc")
+
+
+def make_dataset(folder: Path) -> None:
+    """A small JSONL dataset of coloured squares and discs (deterministic)."""
+    from PIL import Image, ImageDraw
+
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    image = 0
+    for split, (images, per_image) in SPLITS.items():
+        lines = []
+        for _ in range(images):
+            color, shape = list(COLORS)[image % 3], SHAPES[(image // 3) % 2]
+            picture = Image.new("RGB", (32, 32), (255, 255, 255))
+            draw = ImageDraw.Draw(picture)
+            (draw.rectangle if shape == "square" else draw.ellipse)((6, 6, 26, 26), fill=COLORS[color])
+            picture.save(folder / "images" / f"{image}.png")
+            questions = [("What color is it?", color), ("What shape is it?", shape),
+                         ("Is it red?", "yes" if color == "red" else "no"),
+                         ("Is it a disc?", "yes" if shape == "disc" else "no")]
+            for k, (question, answer) in enumerate(questions[:per_image]):
+                lines.append(json.dumps({"image": f"images/{image}.png", "question": question, "answers": [answer],
+                                         "id": f"{split}-{image}-{k}"}))
+            image += 1
+        (folder / f"{split}.jsonl").write_text("\n".join(lines) + "\n")
+
+
+def datamodule(data_dir: str) -> VQADataModule:
+    folder = Path(data_dir)
+    files = {split: str(folder / f"{split}.jsonl") for split in SPLITS}
+    return VQADataModule(JSONLDataset(**files, image_size=(32, 32)), batch_size=BATCH_SIZE,
+                         eval_batch_size=EVAL_BATCH_SIZE)
+
+
+class Seen(pl.Callback):
+    """The question indices of every batch, per stage."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, list[list[int]]] = {"train": [], "fit/val": [], "validate/val": [], "test": [],
+                                                 "predict": []}
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self.seen["train"].append(batch["index"].tolist())
+
+    def on_validation_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0) -> None:
+        if not trainer.sanity_checking:
+            self.seen[f"{trainer.state.fn.value}/val"].append(batch["index"].tolist())
+
+    def on_test_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0) -> None:
+        self.seen["test"].append(batch["index"].tolist())
+
+    def on_predict_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0) -> None:
+        self.seen["predict"].append(batch["index"].tolist())
+
+
+def main(out: Path, data_dir: str) -> None:
+    torch.set_num_threads(1)
+    pl.seed_everything(0)
+    if not (Path(data_dir) / "test.jsonl").exists():  # the first process writes it before the second starts
+        make_dataset(Path(data_dir))
+    data = datamodule(data_dir)
+    module = tiny_module(data)
+    seen = Seen()
+    trainer = pl.Trainer(
+        strategy="ddp", accelerator="cpu", devices=2, max_epochs=1, logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+        callbacks=[seen, PredictionWriter(str(out / "predictions.jsonl"))],
+    )
+    trainer.fit(module, datamodule=data)
+    trainer.save_checkpoint(out / "model.ckpt")
+    metrics = {"fit": {k: float(v) for k, v in trainer.callback_metrics.items()}}
+    metrics["validate"] = trainer.validate(module, datamodule=data, verbose=False)[0]
+    metrics["test"] = trainer.test(module, datamodule=data, verbose=False)[0]
+    trainer.predict(module, datamodule=data, return_predictions=False)
+    (out / f"rank{trainer.global_rank}.json").write_text(json.dumps(seen.seen))
+    if trainer.global_rank == 0:
+        (out / "metrics.json").write_text(json.dumps({"world_size": trainer.world_size, **metrics}))
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]), sys.argv[2])
