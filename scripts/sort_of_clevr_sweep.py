@@ -42,7 +42,8 @@ BASE_CONFIG = "configs/sort_of_clevr.yaml"
 
 def setting_args(args: argparse.Namespace, run_dir: Path) -> list[str]:
     """The CLI overrides every fusion shares, plus where this fusion's run writes."""
-    return [
+    learning_rate = [] if args.lr is None else ["--model.lr", str(args.lr)]
+    return learning_rate + [
         "--data.source.init_args.num_images", str(args.num_images),
         "--data.batch_size", str(args.batch_size),
         "--trainer.max_epochs", str(args.epochs),
@@ -128,6 +129,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--num-images", type=int, default=3000)
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the base config's)")
     parser.add_argument("--out", type=Path, default=Path("results/sort_of_clevr_sweep"))
     parser.add_argument(
         "--threads", type=int, default=1,
@@ -139,7 +141,7 @@ def main(argv: list[str] | None = None) -> None:
     unknown = [n for n in args.fusions if n not in FUSIONS]
     if unknown:
         parser.error(f"unknown fusions {unknown}; registered: {', '.join(list_fusions())}")
-    setting = {"num_images": args.num_images, "epochs": args.epochs, "batch_size": args.batch_size}
+    setting = {"num_images": args.num_images, "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr}
     results_file = args.out / "results.json"
     saved = json.loads(results_file.read_text()) if results_file.exists() else {"setting": setting, "fusions": {}}
     if saved["setting"] != setting:

@@ -137,3 +137,14 @@ def test_each_fusion_has_a_config_that_the_cli_parses(name):
         build_cli(["fit", "-c", str(REPO / "configs" / "sort_of_clevr.yaml"), "-c", str(path), "--print_config"])
     assert done.value.code in (0, None)
     assert f"class_path: {class_path}" in printed.getvalue()
+
+
+def test_summary_table_counts_parameters_of_every_fusion():
+    from fusion.summary import markdown, summarize
+
+    rows = summarize(img_dim=24, txt_dim=20, out_dim=16)
+    assert [r["name"] for r in rows] == list_fusions()
+    real = {name: sum(p.numel() for p in create_fusion(name, 24, 20, out_dim=16).parameters()) for name in ("late", "mlb")}
+    assert {r["name"]: r["parameters"] for r in rows if r["name"] in real} == real
+    table = markdown(rows)
+    assert all(f"| `{name}` |" in table for name in list_fusions())
