@@ -29,6 +29,11 @@ def list_fusions() -> list[str]:
 from fusion.early import EarlyFusion  # noqa: E402
 from fusion.late import LateFusion  # noqa: E402
 from fusion.cross_attention import CrossAttentionFusion  # noqa: E402
+from fusion.early import EarlyConcatFusion  # noqa: E402
+from fusion.late import LateConcatFusion, LateProductFusion, LateScoreFusion, LateSumFusion  # noqa: E402
+from fusion.bilinear import BlockFusion, MFBFusion, MFHFusion, MLBFusion, MutanFusion  # noqa: E402
+from fusion.guided_attention import GuidedAttentionFusion  # noqa: E402
+from fusion.film import FiLMFusion  # noqa: E402
 
 __all__ = [
     "FUSIONS",
@@ -36,6 +41,18 @@ __all__ = [
     "EarlyFusion",
     "LateFusion",
     "CrossAttentionFusion",
+    "EarlyConcatFusion",
+    "LateConcatFusion",
+    "LateProductFusion",
+    "LateScoreFusion",
+    "LateSumFusion",
+    "MLBFusion",
+    "MFBFusion",
+    "MFHFusion",
+    "MutanFusion",
+    "BlockFusion",
+    "GuidedAttentionFusion",
+    "FiLMFusion",
     "create_fusion",
     "list_fusions",
     "register_fusion",

@@ -17,9 +17,9 @@ class Fusion(nn.Module):
         * `forward(img [B,Ni,Di], img_mask [B,Ni], txt [B,Nt,Dt], txt_mask [B,Nt]) -> [B, out_dim]`;
           masks are bool, True = real token, at least one real token per row.
         * Padding invariance: appending masked tokens never changes the output.
-        * Interactive fusions record their attention weights while `recording_attention()` is active,
-          in `last_attention` (name -> tensor); the key `"question_to_image"` holds [B, Ni] weights over
-          the image tokens, summing to 1, for visualization.
+        * Fusions whose `exposes_attention` is True (every interactive one) record their attention weights
+          while `recording_attention()` is active, in `last_attention` (name -> tensor); the key
+          `"question_to_image"` holds [B, Ni] weights over the image tokens, summing to 1, for visualization.
     """
 
     name: ClassVar[str] = "fusion"
@@ -36,8 +36,18 @@ class Fusion(nn.Module):
 
     @property
     def interactive(self) -> bool:
-        """Whether this fusion exposes question-to-image attention."""
+        """Whether this fusion belongs to the interactive family (the modalities exchange information
+        token by token before being reduced)."""
         return self.family == "interactive"
+
+    @property
+    def exposes_attention(self) -> bool:
+        """Whether forward passes inside `recording_attention()` fill `last_attention["question_to_image"]`.
+
+        Every interactive fusion does; a late fusion with question-guided attention glimpses (the bilinear
+        family) does too, and says so by overriding this.
+        """
+        return self.interactive
 
     @contextlib.contextmanager
     def recording_attention(self) -> Iterator[dict[str, Tensor]]:

@@ -1,4 +1,7 @@
-"""Early fusion: image and question tokens are joined at the input and processed by one Transformer."""
+"""Early fusion: image and question are joined at the input and processed jointly from then on.
+
+`early` is a single-stream joint Transformer; `early_concat` concatenates features token-wise before a shared MLP.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +9,8 @@ import torch
 from torch import Tensor, nn
 
 from fusion import register_fusion
-from fusion.base import Fusion
-from fusion.layers import TransformerLayer
+from fusion.base import Fusion, masked_mean
+from fusion.layers import AttentionPool, TransformerLayer
 
 
 @register_fusion("early")
@@ -69,3 +72,56 @@ class EarlyFusion(Fusion):
         for layer in self.layers:
             x, _ = layer(x, mask)
         return self.out(self.norm(x[:, 0]))
+
+
+@register_fusion("early_concat")
+class EarlyConcatFusion(Fusion):
+    """Token-level concatenation: the question summary is tiled onto every image token, `[img_i ; q]`, and one
+    shared MLP processes each joint token before the tokens are averaged.
+
+    The modalities are joined before any joint processing, at the granularity of image tokens. Question and
+    image tokens do not align one to one, so the question is first reduced to one vector (self-attentive
+    pooling that sees only the question), then concatenated channel-wise to every image token.
+
+    Reference: concatenation fusion (Zhou et al. 2015, "Simple Baseline for Visual Question Answering"),
+    applied per image token as in the question-conditioned MLPs of Santoro et al. 2017 (Relation Networks).
+
+    Args:
+        img_dim: width of the image tokens.
+        txt_dim: width of the question tokens.
+        out_dim: width of the joint vector.
+        dim: hidden width of the shared MLP.
+        num_layers: layers of the shared MLP.
+        dropout: dropout inside the shared MLP.
+    """
+
+    family = "early"
+    reference = "Zhou et al. 2015 (concatenation), tiled per image token as in Santoro et al. 2017"
+
+    def __init__(
+        self,
+        img_dim: int,
+        txt_dim: int,
+        *,
+        out_dim: int = 512,
+        dim: int = 256,
+        num_layers: int = 2,
+        dropout: float = 0.1,
+    ) -> None:
+        super().__init__(img_dim, txt_dim, out_dim=out_dim)
+        if num_layers < 1:
+            raise ValueError(f"early_concat needs num_layers >= 1, got {num_layers}")
+        self.question_pool = AttentionPool(txt_dim)
+        layers: list[nn.Module] = []
+        width = img_dim + txt_dim
+        for _ in range(num_layers):
+            layers += [nn.Linear(width, dim), nn.ReLU(), nn.Dropout(dropout)]
+            width = dim
+        self.mlp = nn.Sequential(*layers)
+        self.out = nn.Sequential(nn.Linear(dim, out_dim), nn.LayerNorm(out_dim))
+
+    def forward(self, img: Tensor, img_mask: Tensor, txt: Tensor, txt_mask: Tensor) -> Tensor:
+        """img [B,Ni,Di], img_mask [B,Ni], txt [B,Nt,Dt], txt_mask [B,Nt] -> [B, out_dim]."""
+        q = self.question_pool(txt, txt_mask)[0]  # (B, Dt)
+        joint = torch.cat([img, q[:, None, :].expand(-1, img.shape[1], -1)], dim=-1)  # (B, Ni, Di + Dt)
+        return self.out(masked_mean(self.mlp(joint), img_mask))

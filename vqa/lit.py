@@ -59,7 +59,7 @@ class VQALitModule(pl.LightningModule):
         image_encoder: the image encoder (default: `ConvGridEncoder()`).
         text_encoder: text encoder factory, called with the tokenizer's vocabulary size (default: BiGRU).
         vocab: the vocabulary as a dict (`Vocabulary.to_dict()`), linked from the datamodule.
-        head_hidden: hidden width of the answer head.
+        head_hidden: hidden width of the answer head (0 = a single linear layer, for decision-level fusion).
         head_dropout: dropout in the answer head.
         loss: `bce` (binary cross-entropy on VQA soft scores, the standard) or `ce` (softmax cross-entropy
             on the soft scores normalized to sum to 1).

@@ -15,9 +15,16 @@ from vqa.registry import part_config
 
 
 class AnswerHead(nn.Sequential):
-    """MLP from the joint vector [B, in_dim] to answer logits [B, num_answers]."""
+    """MLP from the joint vector [B, in_dim] to answer logits [B, num_answers].
+
+    `hidden_dim=0` makes it one linear layer (after dropout): decision-level fusions such as `late_score` need
+    a linear head so that the logits stay a sum of per-modality scores.
+    """
 
     def __init__(self, in_dim: int, num_answers: int, hidden_dim: int = 1024, dropout: float = 0.2) -> None:
+        if hidden_dim <= 0:
+            super().__init__(nn.Dropout(dropout), nn.Linear(in_dim, num_answers))
+            return
         super().__init__(
             nn.Linear(in_dim, hidden_dim),
             nn.GELU(),
@@ -42,7 +49,7 @@ class VQAModel(nn.Module):
         text_encoder: gives question tokens [B, Nt, Dt].
         fusion: built for (image_encoder.out_dim, text_encoder.out_dim).
         num_answers: size of the answer vocabulary.
-        head_hidden: hidden width of the answer head.
+        head_hidden: hidden width of the answer head (0 = a single linear layer).
         head_dropout: dropout in the answer head.
     """
 

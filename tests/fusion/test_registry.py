@@ -12,13 +12,28 @@ from fusion import FUSIONS, create_fusion, list_fusions
 from vqa.registry import UnknownNameError
 
 IMG_DIM, TXT_DIM, OUT_DIM = 24, 20, 16
-# Small widths so every fusion builds fast; each fusion takes what it needs from these.
-SMALL = {"dim": 32, "num_heads": 4, "num_layers": 2}
+# Small widths so every fusion builds fast; each fusion takes the arguments it has from these.
+SMALL = {
+    "dim": 32,
+    "num_heads": 4,
+    "num_layers": 2,
+    "num_blocks": 2,
+    "ffn_dim": 64,
+    "hidden_dim": 32,
+    "flat_hidden": 16,
+    "mm_dim": 48,  # divisible by `chunks`
+    "proj_dim": 24,
+    "factor": 3,
+    "rank": 3,
+    "chunks": 4,
+    "attention_hidden": 16,
+}
 
 
-def build(name: str):
+def build(name: str, **overrides):
+    """Fusion `name` at the SMALL sizes (and `overrides`), taking only the arguments it has."""
     params = inspect.signature(FUSIONS.get(name)).parameters
-    kwargs = {k: v for k, v in SMALL.items() if k in params}
+    kwargs = {k: v for k, v in {**SMALL, **overrides}.items() if k in params}
     return create_fusion(name, IMG_DIM, TXT_DIM, out_dim=OUT_DIM, **kwargs)
 
 
@@ -59,7 +74,7 @@ def test_backward_reaches_every_parameter(name):
     img, img_mask, txt, txt_mask = inputs(4, 6, 5)
     img.requires_grad_(True)
     txt.requires_grad_(True)
-    with f.recording_attention() if f.interactive else torch.enable_grad():
+    with f.recording_attention() if f.exposes_attention else torch.enable_grad():
         f(img, img_mask, txt, txt_mask).pow(2).sum().backward()
     missing = [n for n, p in f.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
     assert not missing, f"no (finite) gradient for {missing}"
@@ -103,8 +118,19 @@ def test_batch_size_independence_and_eval_determinism(name):
     torch.testing.assert_close(f(img, img_mask, txt, txt_mask), full, atol=0, rtol=0)
 
 
-@pytest.mark.parametrize("name", [n for n in NAMES if FUSIONS.get(n).family == "interactive"])
-def test_interactive_fusions_expose_question_to_image_attention(name):
+def test_every_fusion_declares_family_and_reference():
+    for name in NAMES:
+        cls = FUSIONS.get(name)
+        assert cls.family in {"early", "late", "interactive"}, name
+        assert cls.reference and cls.__doc__ and "Reference" in cls.__doc__, name
+
+
+def test_every_interactive_fusion_exposes_attention():
+    assert all(build(n).exposes_attention for n in NAMES if FUSIONS.get(n).family == "interactive")
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if build(n).exposes_attention])
+def test_fusions_expose_question_to_image_attention(name):
     f = build(name).eval()
     img, img_mask, txt, txt_mask = inputs(2, 6, 4)
     img_mask[1, 4:] = False
