@@ -5,6 +5,7 @@ from vqa.data.easy_vqa import EasyVQA
 from vqa.data.records import VQARecord, VQASplit
 from vqa.data.sort_of_clevr import SortOfClevr
 from vqa.data.sources import DATASETS, DatasetError, VQASource
+from vqa.data.synthetic import SyntheticVQA
 from vqa.data.vocab import AnswerVocab, Vocabulary
 
 __all__ = [
@@ -13,6 +14,7 @@ __all__ = [
     "DatasetError",
     "EasyVQA",
     "SortOfClevr",
+    "SyntheticVQA",
     "VQADataModule",
     "VQARecord",
     "VQASource",
