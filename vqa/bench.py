@@ -29,7 +29,7 @@ import torch
 from torch import Tensor
 from torch.utils.flop_counter import FlopCounterMode
 
-from vqa.cli import build_cli
+from vqa.cli import VQACLI, build_cli
 from vqa.data.datamodule import VQADataModule
 from vqa.errors import VQAError
 from vqa.io import write_json
@@ -69,6 +69,13 @@ class InputSpec:
             answer_width=dataset.answer_ids.shape[1],
             num_groups=len(vocab.groups),
         )
+
+
+def build_from_configs(config_args: Sequence[str], **kwargs: Any) -> VQACLI:
+    """Parse and instantiate `vqa fit`'s CLI (trainer, model, datamodule) from config arguments; run nothing."""
+    with warnings.catch_warnings():  # LightningCLI warns when sys.argv also holds (the bench's own) arguments
+        warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
+        return build_cli(list(config_args), run=False, **kwargs)
 
 
 def random_batch(spec: InputSpec, batch_size: int, generator: torch.Generator) -> dict[str, Tensor]:
@@ -113,6 +120,21 @@ def training_flops(module: VQALitModule, batch: dict[str, Tensor]) -> int | None
     return int(counter.get_total_flops())
 
 
+def training_step(
+    module: VQALitModule, optimizer: torch.optim.Optimizer, batch: dict[str, Tensor], bf16: bool, clip: float | None
+) -> Tensor:
+    """One optimizer step as Lightning runs it: forward and loss (under bf16 autocast if asked), backward,
+    gradient clipping by norm if `clip`, optimizer step, `zero_grad`. Returns the loss, still on the device."""
+    with torch.autocast(module.device.type, dtype=torch.bfloat16, enabled=bf16):
+        loss = module.step_loss(batch, "train")
+    loss.backward()
+    if clip:
+        torch.nn.utils.clip_grad_norm_([p for p in module.parameters() if p.requires_grad], clip)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss.detach()
+
+
 def measure(
     module: VQALitModule,
     optimizer: torch.optim.Optimizer,
@@ -125,23 +147,12 @@ def measure(
 ) -> dict[str, Any]:
     """Time `steps` training steps (after `warmup` untimed ones) and as many inference passes on one batch."""
     device = module.device
-    parameters = [p for p in module.parameters() if p.requires_grad]
-
-    def autocast() -> torch.autocast:
-        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
 
     def train_step() -> Tensor:
-        with autocast():
-            loss = module.step_loss(batch, "train")
-        loss.backward()
-        if clip:
-            torch.nn.utils.clip_grad_norm_(parameters, clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        return loss.detach()
+        return training_step(module, optimizer, batch, bf16, clip)
 
     def inference_step() -> Tensor:
-        with autocast():
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             return module(batch)
 
     module.train()
@@ -175,9 +186,7 @@ def run(args: argparse.Namespace, config_args: Sequence[str]) -> dict[str, Any]:
     if args.tf32:
         torch.set_float32_matmul_precision("high")
     overrides = ["--model.compile=true"] if args.compile else []
-    with warnings.catch_warnings():  # LightningCLI warns that sys.argv also holds (the bench's) arguments
-        warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
-        cli = build_cli(list(config_args) + overrides, run=False)
+    cli = build_from_configs(list(config_args) + overrides)
     module, datamodule = cli.model, cli.datamodule
     precision = args.precision or PRECISIONS.get(str(cli.trainer.precision))
     if precision is None:
