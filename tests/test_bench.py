@@ -138,9 +138,7 @@ def test_curve_comparison_uses_the_other_seed_as_the_noise_level():
     assert compare(curves, window=1)["within_noise"] == {"bf16": True, "fp32+compile": False}
 
 
-@pytest.mark.slow
 def test_loss_curves_with_and_without_bf16_agree(tmp_path):
-    """~20 s on 2 shared CPU cores: three short trainings through the CLI."""
     report = main(["curves", *tiny(tmp_path), "--steps", "4", "--window", "2", "--device", "cpu",
                    "--variants", "bf16", "fp32,other-seed", "--model.head_dropout=0.0"])
     curves = report["curves"]

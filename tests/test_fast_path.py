@@ -141,5 +141,7 @@ def test_compiled_model_trains_like_the_eager_one_and_keeps_its_parameter_names(
         trainer(tmp_path, [probes[name]], max_steps=3, enable_progress_bar=False).fit(module, datamodule=tiny_datamodule)
     assert compiled.model._compiled_call_impl is not None
     assert not any("_orig_mod" in key for key in compiled.state_dict())
-    torch.testing.assert_close(torch.stack(probes["compiled"].losses), torch.stack(probes["eager"].losses),
-                               rtol=1e-3, atol=1e-3)
+    compiled_losses, eager_losses = torch.stack(probes["compiled"].losses), torch.stack(probes["eager"].losses)
+    torch.testing.assert_close(compiled_losses[0], eager_losses[0], rtol=1e-4, atol=1e-5)  # same weights, same batch
+    # Later steps drift apart slightly: fused kernels sum in another order and Adam's first steps amplify that.
+    torch.testing.assert_close(compiled_losses, eager_losses, rtol=1e-2, atol=1e-3)
