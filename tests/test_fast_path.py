@@ -19,7 +19,7 @@ def tiny_module(datamodule, **kwargs):
     return VQALitModule(
         functools.partial(fusion.CrossAttentionFusion, out_dim=32, dim=32, num_heads=2, num_layers=1, dropout=0.0),
         image_encoder=ConvGridEncoder(out_dim=32, channels=(8, 16, 32, 32)),
-        text_encoder=functools.partial(GRUTextEncoder, embed_dim=16, hidden_dim=32),
+        text_encoder=functools.partial(GRUTextEncoder, embed_dim=16, hidden_dim=32, dropout=0.0),
         vocab=datamodule.vocab_dict, head_hidden=32, warmup_steps=1, **kwargs,
     )
 
