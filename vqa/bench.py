@@ -174,6 +174,21 @@ def measure(
     return result
 
 
+def add_rates(row: dict[str, Any], steps: int, flops: int | None, peak_tflops: float | None) -> dict[str, Any]:
+    """Samples/s, ms/step, TFLOP/s (and % of `peak_tflops`) from the measured seconds of `steps` steps."""
+    batch_size = row["batch_size"]
+    if "train_seconds" in row:
+        row["train_samples_per_s"] = batch_size * steps / row["train_seconds"]
+        row["train_ms_per_step"] = 1000 * row["train_seconds"] / steps
+        if flops is not None:
+            row["train_tflop_per_s"] = flops * steps / row["train_seconds"] / 1e12
+            if peak_tflops:
+                row["percent_of_peak"] = 100 * row["train_tflop_per_s"] / peak_tflops
+    if "inference_seconds" in row:
+        row["inference_samples_per_s"] = batch_size * steps / row["inference_seconds"]
+    return row
+
+
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
@@ -230,16 +245,7 @@ def run(args: argparse.Namespace, config_args: Sequence[str]) -> dict[str, Any]:
             optimizer.zero_grad(set_to_none=True)
             if device.type == "cuda":
                 torch.cuda.empty_cache()
-        if "train_seconds" in row:
-            row["train_samples_per_s"] = batch_size * args.steps / row["train_seconds"]
-            row["train_ms_per_step"] = 1000 * row["train_seconds"] / args.steps
-            if flops[batch_size] is not None:
-                row["train_tflop_per_s"] = flops[batch_size] * args.steps / row["train_seconds"] / 1e12
-                if args.peak_tflops:
-                    row["percent_of_peak"] = 100 * row["train_tflop_per_s"] / args.peak_tflops
-        if "inference_seconds" in row:
-            row["inference_samples_per_s"] = batch_size * args.steps / row["inference_seconds"]
-        report["rows"].append(row)
+        report["rows"].append(add_rates(row, args.steps, flops[batch_size], args.peak_tflops))
         if args.verbose:
             print(format_row(row), flush=True)
         if "error" in row:
@@ -281,7 +287,8 @@ def format_report(report: dict[str, Any]) -> str:
         f"device: {report['device']}; precision: {report['precision']}; compile: {report['compile']}; "
         f"torch {report['torch']}; {report['parameters'] / 1e6:.1f}M parameters "
         f"({report['trainable_parameters'] / 1e6:.1f}M trainable); {report['steps']} timed steps after "
-        f"{report['warmup']} warm-up; memory = {memory}",
+        f"{report['warmup']} warm-up; random inputs already on the device (data loading not timed); "
+        f"memory = {memory}",
         "",
         "| " + " | ".join(c[0] for c in columns) + " |",
         "|" + "|".join("---:" for _ in columns) + "|",
@@ -313,6 +320,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--peak-tflops", type=float, default=None,
                    help="the device's peak TFLOP/s at this precision, to report the fraction reached")
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads of torch (default: its own choice; 1 is steadier on a loaded machine)")
     p.add_argument("--json", type=Path, default=None, help="also write the report as JSON here")
     p.add_argument("--verbose", action="store_true", help="print each row as soon as it is measured")
     return p
@@ -325,6 +334,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
         module_name, function = SUBCOMMANDS[argv[0]].split(":")
         return getattr(importlib.import_module(module_name), function)(argv[1:])
     args, extra = parser().parse_known_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     config_args = [arg for path in args.config for arg in ("-c", path)] + extra
     report = run(args, config_args)
     print(format_report(report))

@@ -133,11 +133,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the reference runs")
     p.add_argument("--batch-size", type=int, default=None, help="override data.batch_size")
     p.add_argument("--json", type=Path, default=None, help="also write curves and comparison as JSON here")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads of torch (default: its own choice; 1 is steadier on a loaded machine)")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args, extra = parser().parse_known_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     config_args = [arg for path in args.config for arg in ("-c", path)] + extra
     if args.batch_size is not None:
         config_args.append(f"--data.batch_size={args.batch_size}")

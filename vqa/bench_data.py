@@ -202,11 +202,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--png-workers", type=int, nargs="+", default=[0, 2], help="DataLoader workers of the PNG baseline")
     p.add_argument("--model-steps", type=int, default=10, help="training steps timed with the model (0 = data only)")
     p.add_argument("--json", type=Path, default=None, help="also write the report as JSON here")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads of torch (default: its own choice; 1 is steadier on a loaded machine)")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args, extra = parser().parse_known_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     configs = args.config or ["configs/easy_vqa.yaml", "configs/fusion/cross_attention.yaml"]
     config_args = [arg for path in configs for arg in ("-c", path)] + extra
     report = run(args, config_args)
