@@ -25,6 +25,7 @@ from vqa.lit import VQALitModule
 # Toolkit subcommands beside Lightning's: name -> "module:function" taking the remaining arguments.
 COMMANDS: dict[str, str] = {
     "benchmark": "vqa.benchmark:main",
+    "bench": "vqa.bench:main",
     "data": "vqa.data.cli:main",
     "export": "vqa.export:main",
     "ask": "vqa.ask:main",

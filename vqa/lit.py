@@ -147,24 +147,37 @@ class VQALitModule(pl.LightningModule):
         distribution = targets / mass.clamp_min(1e-8)  # questions with no in-vocabulary answer contribute 0
         return -(distribution * F.log_softmax(logits.float(), dim=-1)).sum(-1).mean()
 
-    def _shared_step(self, batch: dict[str, Tensor], stage: str) -> Tensor | None:
-        if batch["index"].numel() == 0:  # every question of the batch was left out (skip_bad_samples)
-            return None
+    def step_loss(self, batch: dict[str, Tensor], stage: str) -> Tensor:
+        """Forward pass, loss and accuracy update of one batch, without logging; the loss stays on the device.
+
+        Nothing here reads a value back to the host, so the CPU can queue the next steps while the GPU works.
+        """
         logits = self(batch)
         targets = soft_targets(batch["answer_ids"], batch["answer_scores"], logits.shape[-1])
         loss = self.compute_loss(logits, targets)
         scores = predicted_scores(logits.detach(), batch["answer_ids"], batch["answer_scores"])
-        accuracy = self.metrics[f"{stage}_acc"]
-        accuracy.update(scores)
+        self.metrics[f"{stage}_acc"].update(scores)
         self.metrics[f"{stage}_groups"].update(scores, batch["groups"])
+        return loss
+
+    def _shared_step(self, batch: dict[str, Tensor], stage: str) -> Tensor | None:
+        if batch["index"].numel() == 0:  # every question of the batch was left out (skip_bad_samples)
+            return None
+        loss = self.step_loss(batch, stage)
         batch_size = batch["token_ids"].shape[0]
-        if stage == "train":  # per process: no step waits for the others just to log
-            self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=batch_size)
+        if stage == "train":
+            # Per process (no step waits for the others just to log), and to the logger only: Lightning turns
+            # progress-bar values into Python numbers after every batch, a host-device sync that stalls the GPU
+            # queue; the bar shows epoch values.
+            self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=False, batch_size=batch_size)
         else:  # over every process's questions, weighted by batch size
             mean_loss = self.metrics[f"{stage}_loss"]
             mean_loss.update(loss.detach(), weight=batch_size)
             self.log(f"{stage}/loss", mean_loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=batch_size)
-        self.log(f"{stage}/acc", accuracy, on_step=False, on_epoch=True, prog_bar=True, batch_size=batch_size)
+        self.log(
+            f"{stage}/acc", self.metrics[f"{stage}_acc"], on_step=False, on_epoch=True, prog_bar=True,
+            batch_size=batch_size,
+        )
         return loss
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor | None:
@@ -275,8 +288,11 @@ class VQALitModule(pl.LightningModule):
     # ---- optimization ------------------------------------------------------------------------------------
 
     def configure_model(self) -> None:
-        if self.hparams.compile and not isinstance(self.model, torch._dynamo.eval_frame.OptimizedModule):
-            self.model = torch.compile(self.model)
+        # In-place `Module.compile` keeps the parameter names (a `torch.compile` wrapper would prefix them with
+        # `_orig_mod.`, and checkpoints would no longer load into an uncompiled model).
+        if self.hparams.compile and not getattr(self, "_model_compiled", False):
+            self.model.compile()
+            self._model_compiled = True
 
     def parameter_groups(self) -> list[dict[str, Any]]:
         """AdamW groups per part (image encoder, text encoder, the rest), each split into weights that decay
@@ -307,13 +323,18 @@ class VQALitModule(pl.LightningModule):
             for (part, scale, decays), params in grouped.items()
         ]
 
-    def configure_optimizers(self) -> dict[str, Any]:
-        optimizer = torch.optim.AdamW(
+    def build_optimizer(self) -> torch.optim.AdamW:
+        """AdamW over `parameter_groups()`; fused (one kernel for all parameters, no per-step host syncs) on
+        CUDA and CPU, the devices that have the fused kernel."""
+        return torch.optim.AdamW(
             self.parameter_groups(),
             lr=self.hparams.lr,
             betas=tuple(self.hparams.betas),
-            fused=self.device.type == "cuda",
+            fused=self.device.type in ("cuda", "cpu"),
         )
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        optimizer = self.build_optimizer()
         total = int(self.trainer.estimated_stepping_batches)
         warmup = min(self.hparams.warmup_steps, max(1, total // 10))
         schedule = torch.optim.lr_scheduler.LambdaLR(

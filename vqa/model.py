@@ -77,7 +77,13 @@ class VQAModel(nn.Module):
         self.head_dropout = head_dropout
 
     def encode_images(self, images: Tensor) -> tuple[Tensor, Tensor]:
-        """images [Bi,3,H,W] (uint8 or float in [0, 1]) -> tokens [Bi,Ni,Di], mask [Bi,Ni]."""
+        """images [Bi,3,H,W] (uint8 or float in [0, 1]) -> tokens [Bi,Ni,Di], mask [Bi,Ni].
+
+        For an encoder that `takes_features`, `images` are pre-extracted features [Bi,Ni,D] and go in as they are.
+        """
+        if self.image_encoder.takes_features:
+            return self.image_encoder(images)
+        # channels_last: the memory layout cuDNN / oneDNN convolutions run fastest in (bf16 tensor cores).
         images = images_to_unit_float(images).contiguous(memory_format=torch.channels_last)
         return self.image_encoder(images)
 
@@ -87,7 +93,7 @@ class VQAModel(nn.Module):
         """Answer logits.
 
         Args:
-            images: [Bi, 3, H, W] uint8 or float in [0, 1].
+            images: [Bi, 3, H, W] uint8 or float in [0, 1] (or features [Bi, Ni, D], see `encode_images`).
             token_ids: [B, Nt] question token ids.
             token_mask: [B, Nt] bool, True = real token.
             image_index: [B] which image each question is about (default: question i <-> image i).

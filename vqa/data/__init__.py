@@ -10,6 +10,7 @@ from vqa.data.jsonl import JSONLDataset
 from vqa.data.records import VQARecord, VQASplit
 from vqa.data.sort_of_clevr import SortOfClevr
 from vqa.data.sources import DATASETS, DatasetError, VQASource
+from vqa.data.synthetic import SyntheticVQA
 from vqa.data.vocab import AnswerVocab, Vocabulary
 from vqa.data.vqa_v2 import VQAv2
 
@@ -24,6 +25,7 @@ __all__ = [
     "ImageFiles",
     "JSONLDataset",
     "SortOfClevr",
+    "SyntheticVQA",
     "VQADataModule",
     "VQARecord",
     "VQASource",

@@ -30,13 +30,17 @@ class VQARecord:
 
 
 class ImageStore:
-    """The images of one split, fetched by index as a uint8 batch [n, 3, H, W]."""
+    """The images of one split, fetched by index as a uint8 batch [n, 3, H, W].
+
+    A store of pre-extracted features instead returns float [n, Ni, D] (for image encoders that
+    `takes_features`).
+    """
 
     def __len__(self) -> int:  # pragma: no cover
         raise NotImplementedError
 
     def get(self, indices: Tensor) -> Tensor:  # pragma: no cover
-        """Images at `indices` [n] as uint8 [n, 3, H, W]."""
+        """Images at `indices` [n] as uint8 [n, 3, H, W] (or features [n, Ni, D])."""
         raise NotImplementedError
 
     def subset(self, keep: Tensor) -> "ImageStore":
@@ -84,6 +88,24 @@ class InMemoryImages(ImageStore):
     @property
     def image_size(self) -> tuple[int, int]:
         return int(self.pixels.shape[-2]), int(self.pixels.shape[-1])
+
+
+class InMemoryFeatures(ImageStore):
+    """Pre-extracted image features held as one float tensor [N, Ni, D]."""
+
+    def __init__(self, features: Tensor) -> None:
+        if not features.is_floating_point() or features.ndim != 3:
+            raise ValueError(f"expected float features [N, tokens, dim], got {features.dtype} {tuple(features.shape)}")
+        self.features = features
+
+    def __len__(self) -> int:
+        return self.features.shape[0]
+
+    def get(self, indices: Tensor) -> Tensor:
+        return self.features[indices]
+
+    def subset(self, keep: Tensor) -> "InMemoryFeatures":
+        return InMemoryFeatures(self.features[keep])
 
 
 @dataclass

@@ -17,6 +17,8 @@ from vqa.encoders.hf_text import HFTextEncoder, HFTokenizer  # noqa: E402
 from vqa.encoders.hf_vision import HFImageEncoder  # noqa: E402
 from vqa.encoders.torchvision_grid import TorchvisionEncoder  # noqa: E402
 from vqa.encoders.efficientnet_lite import EfficientNetLiteEncoder  # noqa: E402
+from vqa.encoders.features import PrecomputedFeatures  # noqa: E402
+from vqa.encoders.patch import PatchEmbedEncoder  # noqa: E402
 
 __all__ = [
     "IMAGE_ENCODERS",
@@ -35,4 +37,6 @@ __all__ = [
     "HFImageEncoder",
     "TorchvisionEncoder",
     "EfficientNetLiteEncoder",
+    "PrecomputedFeatures",
+    "PatchEmbedEncoder",
 ]

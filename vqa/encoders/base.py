@@ -53,9 +53,13 @@ class ImageEncoder(Encoder):
         image_size: the (height, width) images should be resized to before batching, or None for "any".
             Pretrained encoders set it to their backbone's training size and also resize other sizes
             themselves, on the device.
+        takes_features: True for encoders whose input is pre-extracted features [B, Ni, D] (region or grid
+            features, a feature cache) instead of pixels; the model then passes the input through untouched
+            (no uint8 scaling, no channels_last).
     """
 
     name: ClassVar[str] = "image_encoder"
+    takes_features: ClassVar[bool] = False
     out_dim: int
     image_size: tuple[int, int] | None = None
 
