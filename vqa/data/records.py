@@ -107,6 +107,11 @@ class InMemoryFeatures(ImageStore):
     def subset(self, keep: Tensor) -> "InMemoryFeatures":
         return InMemoryFeatures(self.features[keep])
 
+    @property
+    def image_size(self) -> None:
+        """Features have no pixel size (a vocabulary built on them records none)."""
+        return None
+
 
 @dataclass
 class VQASplit:

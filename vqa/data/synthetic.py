@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from vqa.data.bad_samples import BadSamples
 from vqa.data.records import ImageStore, InMemoryFeatures, InMemoryImages, VQARecord, VQASplit
 from vqa.data.sources import DATASETS, SPLITS, DatasetError, VQASource
 
@@ -68,7 +69,8 @@ class SyntheticVQA(VQASource):
         shape = (count, 3, *self.image_size)
         return InMemoryImages(torch.randint(0, 256, shape, dtype=torch.uint8, generator=generator))
 
-    def read(self, split: str) -> VQASplit:
+    def read(self, split: str, bad: BadSamples | None = None) -> VQASplit:
+        """The split (generated data has no bad entries, so `bad` is unused)."""
         if split not in SPLITS:
             raise ValueError(f"synthetic data has splits {SPLITS}; got {split!r}")
         offset = SPLITS.index(split)
