@@ -48,8 +48,28 @@ def test_grid_writes_tables_plots_and_per_seed_aggregates(tmp_path, monkeypatch)
         assert Path(result["checkpoint"]).exists() and (Path(result["bundle"]) / "model.safetensors").exists()
     table = (out / "results.md").read_text()
     assert "| late |" in table and "relational" in table and "Question-only prior" in table
-    assert (out / "results.csv").read_text().startswith("dataset,fusion,seeds")
+    assert (out / "results.csv").read_text().startswith("dataset,encoder,fusion,seeds")
     assert (out / "tiny.png").stat().st_size > 10_000
+
+
+def test_encoder_axis_runs_every_fusion_with_each_encoder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    transformer = tmp_path / "transformer_text.yaml"
+    transformer.write_text(yaml.safe_dump({"model": {"text_encoder": {
+        "class_path": "vqa.encoders.TransformerTextEncoder",
+        "init_args": {"dim": 16, "num_layers": 1, "num_heads": 2, "ffn_dim": 32}}}}))
+    suite = write_suite(tmp_path, ["late"], [0])
+    data = yaml.safe_load(suite.read_text())
+    data["encoders"] = {"gru": [], "transformer": [str(transformer)]}
+    data["overrides"] = [o for o in data["overrides"] if "max_epochs" not in o] + ["--trainer.max_epochs=1"]
+    suite.write_text(yaml.safe_dump(data, sort_keys=False))
+    results = benchmark_main(["-c", str(suite)])
+    assert [r["key"] for r in results] == ["tiny__gru__late__seed0", "tiny__transformer__late__seed0"]
+    gru, transformer_cell = results
+    assert gru["parameters"] != transformer_cell["parameters"]  # the second cell really got the other encoder
+    table = (tmp_path / "results" / "results.md").read_text()
+    assert "| late + gru |" in table and "| late + transformer |" in table
+    assert (tmp_path / "results" / "cells" / "tiny__transformer__late__seed0.json").exists()
 
 
 def test_missing_config_is_a_clear_error(tmp_path):

@@ -54,6 +54,7 @@ def test_benchmark_suites_parse_and_name_existing_configs(suite):
     parser.add_function_arguments(run_benchmark)
     config = parser.parse_object(yaml.safe_load(suite.read_text()))
     root = CONFIGS.parent
+    encoders = {label: [str(root / f) for f in files] for label, files in (config.encoders or {}).items()}
     cells = plan({k: str(root / v) for k, v in config.datasets.items()},
-                 {k: str(root / v) for k, v in config.fusions.items()}, config.seeds)
+                 {k: str(root / v) for k, v in config.fusions.items()}, config.seeds, encoders)
     assert cells

@@ -38,20 +38,37 @@ class Cell:
     seed: int
     dataset_config: str
     fusion_config: str
+    encoder: str = ""  # label of the encoder variant; "" when the grid has no encoder axis
+    encoder_configs: tuple[str, ...] = ()  # config files applied after the fusion's
 
     @property
     def key(self) -> str:
-        return f"{self.dataset}__{self.fusion}__seed{self.seed}"
+        encoder = f"{self.encoder}__" if self.encoder else ""
+        return f"{self.dataset}__{encoder}{self.fusion}__seed{self.seed}"
 
 
-def plan(datasets: dict[str, str], fusions: dict[str, str], seeds: list[int]) -> list[Cell]:
-    """All cells of the grid, dataset-major, checking that every config file exists."""
-    for path in [*datasets.values(), *fusions.values()]:
+def plan(
+    datasets: dict[str, str],
+    fusions: dict[str, str],
+    seeds: list[int],
+    encoders: dict[str, list[str]] | None = None,
+) -> list[Cell]:
+    """All cells of the grid, dataset-major, checking that every config file exists.
+
+    Args:
+        datasets: label -> base config.
+        fusions: label -> fusion config.
+        seeds: seeds of every cell.
+        encoders: label -> encoder config files (applied after the fusion's); None or empty for no encoder axis.
+    """
+    encoder_axis = {label: tuple(files) for label, files in (encoders or {}).items()} or {"": ()}
+    for path in [*datasets.values(), *fusions.values(), *(f for files in encoder_axis.values() for f in files)]:
         if not Path(path).is_file():
             raise VQAError(f"benchmark config names {path!r}, which does not exist")
     return [
-        Cell(dataset, fusion, seed, dataset_config, fusion_config)
+        Cell(dataset, fusion, seed, dataset_config, fusion_config, encoder, encoder_files)
         for dataset, dataset_config in datasets.items()
+        for encoder, encoder_files in encoder_axis.items()
         for fusion, fusion_config in fusions.items()
         for seed in seeds
     ]
@@ -62,7 +79,8 @@ def run_cell_subprocess(cell: Cell, overrides: list[str], output_dir: Path) -> d
     cell_dir = output_dir / "cells" / cell.key
     cell_dir.mkdir(parents=True, exist_ok=True)
     result_file = output_dir / "cells" / f"{cell.key}.json"
-    spec = {"cell": asdict(cell), "overrides": list(overrides), "cell_dir": str(cell_dir), "result_file": str(result_file)}
+    spec = {"cell": asdict(cell), "key": cell.key, "overrides": list(overrides), "cell_dir": str(cell_dir),
+            "result_file": str(result_file)}
     log_file = cell_dir / "log.txt"
     with open(log_file, "w", encoding="utf-8") as log:
         process = subprocess.run(
@@ -84,6 +102,7 @@ def run_benchmark(
     overrides: list[str] | None = None,
     output_dir: str = "results/benchmark",
     name: str = "benchmark",
+    encoders: dict[str, list[str]] | None = None,
 ) -> list[dict[str, Any]]:
     """Run (or finish) the grid datasets x fusions x seeds and write tables and plots.
 
@@ -94,6 +113,8 @@ def run_benchmark(
         overrides: extra `vqa fit` arguments for every cell (e.g. `--trainer.max_epochs=2`).
         output_dir: where cells, tables and plots go.
         name: title of the report.
+        encoders: optional encoder axis: label -> config files applied after the fusion's (e.g.
+            `frozen_efficientnet: [configs/image/efficientnet_lite0.yaml]`); every fusion runs with each.
 
     Returns:
         The per-cell results.
@@ -101,7 +122,7 @@ def run_benchmark(
     seeds = list(seeds) if seeds else [0]
     overrides = list(overrides or [])
     out = Path(output_dir)
-    cells = plan(datasets, fusions, seeds)
+    cells = plan(datasets, fusions, seeds, encoders)
     results: list[dict[str, Any]] = []
     started = time.perf_counter()
     progress = Progress(
@@ -116,7 +137,8 @@ def run_benchmark(
                 result = json.loads(result_file.read_text(encoding="utf-8"))
                 progress.console.print(f"[dim]{cell.key}: already done ({result['test']['acc']:.2f}%), skipped")
             else:
-                progress.update(task, description=f"{name}: {cell.dataset} x {cell.fusion} (seed {cell.seed})")
+                encoder = f" x {cell.encoder}" if cell.encoder else ""
+                progress.update(task, description=f"{name}: {cell.dataset}{encoder} x {cell.fusion} (seed {cell.seed})")
                 result = run_cell_subprocess(cell, overrides, out)
                 progress.console.print(
                     f"{cell.key}: test acc {result['test']['acc']:.2f}%  "
@@ -140,5 +162,5 @@ def main(args: list[str] | None = None) -> list[dict[str, Any]]:
     config = parser.parse_args(args)
     return run_benchmark(
         datasets=config.datasets, fusions=config.fusions, seeds=config.seeds, overrides=config.overrides,
-        output_dir=config.output_dir, name=config.name,
+        output_dir=config.output_dir, name=config.name, encoders=config.encoders,
     )

@@ -98,7 +98,8 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     logger = {"class_path": "lightning.pytorch.loggers.CSVLogger",
               "init_args": {"save_dir": cell_dir, "name": "", "version": ""}}
     args = [
-        "-c", cell["dataset_config"], "-c", cell["fusion_config"], *spec["overrides"],
+        "-c", cell["dataset_config"], "-c", cell["fusion_config"],
+        *(arg for path in cell.get("encoder_configs", ()) for arg in ("-c", path)), *spec["overrides"],
         f"--seed_everything={cell['seed']}", f"--data.seed={cell['seed']}",
         f"--trainer.default_root_dir={cell_dir}", f"--trainer.logger={json.dumps(logger)}",
         "--trainer.enable_progress_bar=false",
@@ -117,7 +118,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     bundle = str(export_checkpoint(best, Path(cell_dir) / "bundle", overwrite=True)) if best else None
     return {
         **cell,
-        "key": f"{cell['dataset']}__{cell['fusion']}__seed{cell['seed']}",
+        "key": spec["key"],
         "test": test,
         "test_loss": float(tested.get("test/loss", float("nan"))),
         "best_val_acc": float(checkpoint.best_model_score) if best and checkpoint.best_model_score is not None else None,

@@ -23,13 +23,14 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 
 
 def aggregate(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per (dataset, fusion): mean and std over seeds of accuracy (overall, per type) and costs."""
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    """One row per (dataset, encoder, fusion): mean and std over seeds of accuracy (overall, per type) and costs."""
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
     for result in results:
-        groups[(result["dataset"], result["fusion"])].append(result)
+        groups[(result["dataset"], result.get("encoder", ""), result["fusion"])].append(result)
     rows = []
-    for (dataset, fusion), cells in groups.items():
-        row: dict[str, Any] = {"dataset": dataset, "fusion": fusion, "seeds": [c["seed"] for c in cells]}
+    for (dataset, encoder, fusion), cells in groups.items():
+        row: dict[str, Any] = {"dataset": dataset, "encoder": encoder, "fusion": fusion,
+                               "seeds": [c["seed"] for c in cells]}
         for metric in sorted({k for c in cells for k in c["test"]}):
             row[f"acc:{metric}"] = _mean_std([c["test"].get(metric, float("nan")) for c in cells])
         for key in NUMERIC:
@@ -37,6 +38,12 @@ def aggregate(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
         row["question_prior"] = cells[0].get("question_prior", {}).get("overall")
         rows.append(row)
     return rows
+
+
+def variant(row: dict[str, Any]) -> str:
+    """How a row or cell is named in tables and plots: its fusion, and its encoder when the grid has several."""
+    encoder = row.get("encoder", "")
+    return f"{row['fusion']} + {encoder}" if encoder else row["fusion"]
 
 
 def _fmt(value: tuple[float, float], digits: int = 2) -> str:
@@ -65,7 +72,7 @@ def render_markdown(name: str, rows: list[dict[str, Any]], results: list[dict[st
         lines += [f"### {dataset} — test accuracy (%), {len(seeds)} seed(s), {device}", ""]
         lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for row in block:
-            cells = [row["fusion"], *(_fmt(row[m]) for m in metrics),
+            cells = [variant(row), *(_fmt(row[m]) for m in metrics),
                      f"{row['parameters'][0] / 1e6:.2f}M", _fmt(row["train_time_s"], 0),
                      _fmt(row["train_samples_per_s"], 0), _fmt(row["test_samples_per_s"], 0),
                      _fmt(row["peak_memory_mb"], 0)]
@@ -79,7 +86,7 @@ def render_markdown(name: str, rows: list[dict[str, Any]], results: list[dict[st
 
 def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     """Aggregated rows as CSV with `<metric>_mean` / `<metric>_std` columns."""
-    columns = ["dataset", "fusion", "seeds"]
+    columns = ["dataset", "encoder", "fusion", "seeds"]
     keys = sorted({k for r in rows for k, v in r.items() if isinstance(v, tuple)})
     for key in keys:
         columns += [f"{key}_mean", f"{key}_std"]
@@ -87,7 +94,7 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     writer = csv.writer(buffer)
     writer.writerow(columns)
     for row in rows:
-        values = [row["dataset"], row["fusion"], " ".join(map(str, row["seeds"]))]
+        values = [row["dataset"], row.get("encoder", ""), row["fusion"], " ".join(map(str, row["seeds"]))]
         for key in keys:
             values += list(row.get(key, ("", "")))
         writer.writerow(values)
@@ -109,14 +116,14 @@ def plot(out: Path, rows: list[dict[str, Any]], results: list[dict[str, Any]]) -
         width = 0.8 / max(len(block), 1)
         for i, row in enumerate(block):
             xs = [j + i * width for j in range(len(metrics))]
-            axes[0].bar(xs, [row[m][0] for m in metrics], width, yerr=[row[m][1] for m in metrics], label=row["fusion"])
+            axes[0].bar(xs, [row[m][0] for m in metrics], width, yerr=[row[m][1] for m in metrics], label=variant(row))
         axes[0].set_xticks([j + 0.4 - width / 2 for j in range(len(metrics))], [_short(m) for m in metrics], rotation=30)
         axes[0].set_ylabel("test accuracy (%)")
         axes[0].set_title(f"{dataset}: accuracy by question type")
         axes[0].legend(fontsize=8)
         for row in block:
             axes[1].scatter(row["parameters"][0] / 1e6, row["acc:acc"][0], s=40 + row["train_samples_per_s"][0] / 20)
-            axes[1].annotate(f"{row['fusion']}\n{row['train_samples_per_s'][0]:.0f} samples/s",
+            axes[1].annotate(f"{variant(row)}\n{row['train_samples_per_s'][0]:.0f} samples/s",
                              (row["parameters"][0] / 1e6, row["acc:acc"][0]), fontsize=8)
         axes[1].set_xlabel("parameters (M)")
         axes[1].set_ylabel("test accuracy (%)")
@@ -125,7 +132,7 @@ def plot(out: Path, rows: list[dict[str, Any]], results: list[dict[str, Any]]) -
             curve = result.get("curve") or []
             if curve:
                 axes[2].plot([p["epoch"] + 1 for p in curve], [p["val_acc"] for p in curve],
-                             marker="o", label=f"{result['fusion']} (seed {result['seed']})")
+                             marker="o", label=f"{variant(result)} (seed {result['seed']})")
         axes[2].set_xlabel("epoch")
         axes[2].set_ylabel("validation accuracy (%)")
         axes[2].set_title("learning curves")
