@@ -129,6 +129,27 @@ def test_bf16_mixed_training_runs_in_bf16_and_computes_the_loss_in_fp32(tiny_dat
     assert losses[-1] < losses[0]
 
 
+class GradientNorms(pl.Callback):
+    """The total gradient norm after each step (the gradients the optimizer used)."""
+
+    def __init__(self) -> None:
+        self.norms: list[float] = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        grads = [p.grad.float().norm() for p in pl_module.parameters() if p.grad is not None]
+        self.norms.append(float(torch.stack(grads).norm()))
+
+
+@pytest.mark.parametrize("precision", ["bf16-mixed", "32-true"])
+def test_fused_adamw_with_gradient_clipping_under_any_precision(tiny_datamodule, tmp_path, precision):
+    """Lightning's mixed-precision plugin refuses to clip for fused optimizers; the module clips itself."""
+    norms = GradientNorms()
+    trainer(tmp_path, [norms], precision=precision, gradient_clip_val=0.05, enable_progress_bar=False).fit(
+        tiny_module(tiny_datamodule), datamodule=tiny_datamodule
+    )
+    assert len(norms.norms) == 5 and max(norms.norms) <= 0.05 * 1.01
+
+
 def test_adamw_is_fused_on_the_cpu(tiny_datamodule):
     optimizer = tiny_module(tiny_datamodule).build_optimizer()
     assert optimizer.defaults["fused"] is True

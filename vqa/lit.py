@@ -333,6 +333,30 @@ class VQALitModule(pl.LightningModule):
             fused=self.device.type in ("cuda", "cpu"),
         )
 
+    def configure_gradient_clipping(
+        self, optimizer: torch.optim.Optimizer, gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str | None = None,
+    ) -> None:
+        """Clip the gradients here, so that the fused AdamW also works under mixed precision.
+
+        Lightning's mixed-precision plugin refuses to clip for an optimizer that unscales inside `step()` (the
+        fused AdamW), because under float16 loss scaling it would clip scaled gradients. bf16 and fp32 have no
+        loss scale, so clipping the gradients as they are is exact; under float16 the scaler unscales them first
+        (`GradScaler.step` then tells the fused AdamW that they are already unscaled).
+        """
+        if not gradient_clip_val:
+            return
+        parameters = [p for p in self.parameters() if p.grad is not None]
+        if not parameters:  # the step was skipped (an empty batch): nothing to clip, nothing to unscale
+            return
+        scaler = getattr(self.trainer.precision_plugin, "scaler", None)
+        if scaler is not None:
+            scaler.unscale_(optimizer)
+        if gradient_clip_algorithm == "value":
+            torch.nn.utils.clip_grad_value_(parameters, gradient_clip_val)
+        else:
+            torch.nn.utils.clip_grad_norm_(parameters, gradient_clip_val)
+
     def configure_optimizers(self) -> dict[str, Any]:
         optimizer = self.build_optimizer()
         total = int(self.trainer.estimated_stepping_batches)
