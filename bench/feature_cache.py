@@ -4,7 +4,8 @@ the cache (encoding each image once, included in the time) and once without it (
     python bench/feature_cache.py --epochs 3 --fusions late_product mfb cross_attention
     python bench/feature_cache.py --epochs 3 --fusions late_product --seeds 0 1 2 --out results/cache_check_seeds
 
-Prints a table of wall-clock times and the speed-up; both grids write their reports under results/cache_check/.
+Prints a table of wall-clock times and the speed-up; both grids write their reports under `--out`
+(default results/cache_check/).
 """
 
 from __future__ import annotations
