@@ -1,11 +1,14 @@
-"""The contract every fusion honours, and the masked pooling helpers they share."""
+"""The contract every fusion honours, its registry, and the masked pooling helpers fusions share."""
 
 from __future__ import annotations
 
 import contextlib
-from typing import ClassVar, Iterator
+from collections.abc import Iterator
+from typing import ClassVar
 
 from torch import Tensor, nn
+
+from fusion.registry import Registry
 
 
 class Fusion(nn.Module):
@@ -61,6 +64,10 @@ class Fusion(nn.Module):
 
     def forward(self, img: Tensor, img_mask: Tensor, txt: Tensor, txt_mask: Tensor) -> Tensor:  # pragma: no cover
         raise NotImplementedError
+
+
+FUSIONS: Registry[Fusion] = Registry("fusion", Fusion)
+register_fusion = FUSIONS.register
 
 
 def masked_mean(tokens: Tensor, mask: Tensor) -> Tensor:

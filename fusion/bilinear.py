@@ -19,12 +19,11 @@ glimpses, the image reduction is guided by the question, and the maps are expose
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from torch import Tensor, nn
 
-from fusion import register_fusion
-from fusion.base import Fusion, masked_mean
+from fusion.base import Fusion, masked_mean, register_fusion
 from fusion.bilinear_pooling import (
     BlockTermBilinear,
     FactorizedBilinear,
@@ -146,8 +145,14 @@ class MLBFusion(BilinearFusion):
             return LowRankBilinear(x_dim, y_dim, mm_dim, dropout, signed_sqrt, l2_normalize)
 
         super().__init__(
-            img_dim, txt_dim, pooling, out_dim=out_dim, glimpses=glimpses, question_glimpses=question_glimpses,
-            attention_hidden=attention_hidden, dropout=dropout,
+            img_dim,
+            txt_dim,
+            pooling,
+            out_dim=out_dim,
+            glimpses=glimpses,
+            question_glimpses=question_glimpses,
+            attention_hidden=attention_hidden,
+            dropout=dropout,
         )
 
 
@@ -194,8 +199,14 @@ class MFBFusion(BilinearFusion):
             return FactorizedBilinear(x_dim, y_dim, mm_dim, factor, dropout, signed_sqrt, l2_normalize)
 
         super().__init__(
-            img_dim, txt_dim, pooling, out_dim=out_dim, glimpses=glimpses, question_glimpses=question_glimpses,
-            attention_hidden=attention_hidden, dropout=dropout,
+            img_dim,
+            txt_dim,
+            pooling,
+            out_dim=out_dim,
+            glimpses=glimpses,
+            question_glimpses=question_glimpses,
+            attention_hidden=attention_hidden,
+            dropout=dropout,
         )
 
 
@@ -243,8 +254,14 @@ class MFHFusion(BilinearFusion):
             return HighOrderFactorizedBilinear(x_dim, y_dim, mm_dim, factor, order, dropout, signed_sqrt, l2_normalize)
 
         super().__init__(
-            img_dim, txt_dim, pooling, out_dim=out_dim, glimpses=glimpses, question_glimpses=question_glimpses,
-            attention_hidden=attention_hidden, dropout=dropout,
+            img_dim,
+            txt_dim,
+            pooling,
+            out_dim=out_dim,
+            glimpses=glimpses,
+            question_glimpses=question_glimpses,
+            attention_hidden=attention_hidden,
+            dropout=dropout,
         )
 
 
@@ -292,8 +309,14 @@ class MutanFusion(BilinearFusion):
             return TuckerBilinear(x_dim, y_dim, mm_dim, proj_dim, rank, dropout, signed_sqrt, l2_normalize)
 
         super().__init__(
-            img_dim, txt_dim, pooling, out_dim=out_dim, glimpses=glimpses, question_glimpses=question_glimpses,
-            attention_hidden=attention_hidden, dropout=dropout,
+            img_dim,
+            txt_dim,
+            pooling,
+            out_dim=out_dim,
+            glimpses=glimpses,
+            question_glimpses=question_glimpses,
+            attention_hidden=attention_hidden,
+            dropout=dropout,
         )
 
 
@@ -342,6 +365,12 @@ class BlockFusion(BilinearFusion):
             return BlockTermBilinear(x_dim, y_dim, mm_dim, chunks, rank, dropout, signed_sqrt, l2_normalize)
 
         super().__init__(
-            img_dim, txt_dim, pooling, out_dim=out_dim, glimpses=glimpses, question_glimpses=question_glimpses,
-            attention_hidden=attention_hidden, dropout=dropout,
+            img_dim,
+            txt_dim,
+            pooling,
+            out_dim=out_dim,
+            glimpses=glimpses,
+            question_glimpses=question_glimpses,
+            attention_hidden=attention_hidden,
+            dropout=dropout,
         )

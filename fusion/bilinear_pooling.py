@@ -68,7 +68,12 @@ class LowRankBilinear(nn.Module):
     """
 
     def __init__(
-        self, x_dim: int, y_dim: int, rank: int, dropout: float = 0.0, signed_sqrt: bool = False,
+        self,
+        x_dim: int,
+        y_dim: int,
+        rank: int,
+        dropout: float = 0.0,
+        signed_sqrt: bool = False,
         l2_normalize: bool = False,
     ) -> None:
         super().__init__()
@@ -102,8 +107,14 @@ class FactorizedBilinear(nn.Module):
     """
 
     def __init__(
-        self, x_dim: int, y_dim: int, out_dim: int, factor: int = 5, dropout: float = 0.0,
-        signed_sqrt: bool = True, l2_normalize: bool = True,
+        self,
+        x_dim: int,
+        y_dim: int,
+        out_dim: int,
+        factor: int = 5,
+        dropout: float = 0.0,
+        signed_sqrt: bool = True,
+        l2_normalize: bool = True,
     ) -> None:
         super().__init__()
         self.x_proj = nn.Linear(x_dim, out_dim * factor)
@@ -148,8 +159,15 @@ class HighOrderFactorizedBilinear(nn.Module):
     """
 
     def __init__(
-        self, x_dim: int, y_dim: int, block_dim: int, factor: int = 5, order: int = 2, dropout: float = 0.0,
-        signed_sqrt: bool = True, l2_normalize: bool = True,
+        self,
+        x_dim: int,
+        y_dim: int,
+        block_dim: int,
+        factor: int = 5,
+        order: int = 2,
+        dropout: float = 0.0,
+        signed_sqrt: bool = True,
+        l2_normalize: bool = True,
     ) -> None:
         super().__init__()
         if order < 1:
@@ -191,8 +209,15 @@ class TuckerBilinear(nn.Module):
     """
 
     def __init__(
-        self, x_dim: int, y_dim: int, out_dim: int, proj_dim: int = 310, rank: int = 5, dropout: float = 0.0,
-        signed_sqrt: bool = False, l2_normalize: bool = False,
+        self,
+        x_dim: int,
+        y_dim: int,
+        out_dim: int,
+        proj_dim: int = 310,
+        rank: int = 5,
+        dropout: float = 0.0,
+        signed_sqrt: bool = False,
+        l2_normalize: bool = False,
     ) -> None:
         super().__init__()
         self.x_proj = nn.Sequential(nn.Dropout(dropout), nn.Linear(x_dim, proj_dim), nn.Tanh(), nn.Dropout(dropout))
@@ -233,8 +258,15 @@ class BlockTermBilinear(nn.Module):
     """
 
     def __init__(
-        self, x_dim: int, y_dim: int, mm_dim: int = 1600, chunks: int = 20, rank: int = 15, dropout: float = 0.0,
-        signed_sqrt: bool = True, l2_normalize: bool = True,
+        self,
+        x_dim: int,
+        y_dim: int,
+        mm_dim: int = 1600,
+        chunks: int = 20,
+        rank: int = 15,
+        dropout: float = 0.0,
+        signed_sqrt: bool = True,
+        l2_normalize: bool = True,
     ) -> None:
         super().__init__()
         if mm_dim % chunks:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from fusion import register_fusion
-from fusion.base import Fusion, average_query_attention
+from fusion.base import Fusion, average_query_attention, register_fusion
 from fusion.layers import AttentionPool, TransformerLayer
 
 

@@ -8,8 +8,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from fusion import register_fusion
-from fusion.base import Fusion, masked_mean
+from fusion.base import Fusion, masked_mean, register_fusion
 from fusion.layers import AttentionPool, TransformerLayer
 
 

@@ -6,8 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from fusion import register_fusion
-from fusion.base import Fusion, masked_max
+from fusion.base import Fusion, masked_max, register_fusion
 from fusion.layers import AttentionPool, MultiHeadAttention
 
 

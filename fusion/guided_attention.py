@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from fusion import register_fusion
-from fusion.base import Fusion
+from fusion.base import Fusion, register_fusion
 from fusion.layers import MultiHeadAttention
 
 
@@ -162,4 +161,3 @@ class GuidedAttentionFusion(Fusion):
             self.last_attention["question_to_image"] = img_weights.mean(1).detach()  # (B, Ni)
             self.last_attention["question_reduction"] = txt_weights.mean(1).detach()  # (B, Nt)
         return self.norm(img_vec + txt_vec)
-

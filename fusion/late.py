@@ -7,13 +7,13 @@ whose score vectors are added.
 
 from __future__ import annotations
 
-from typing import Callable, Literal
+from collections.abc import Callable
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
-from fusion import register_fusion
-from fusion.base import Fusion
+from fusion.base import Fusion, register_fusion
 from fusion.layers import AttentionPool
 
 Combine = Literal["product", "sum", "concat"]
@@ -90,7 +90,9 @@ class LateProductFusion(LateFusion):
 
     reference = "Antol et al. 2015, VQA: Visual Question Answering (elementwise product)"
 
-    def __init__(self, img_dim: int, txt_dim: int, *, out_dim: int = 512, glimpses: int = 1, dropout: float = 0.1) -> None:
+    def __init__(
+        self, img_dim: int, txt_dim: int, *, out_dim: int = 512, glimpses: int = 1, dropout: float = 0.1
+    ) -> None:
         super().__init__(img_dim, txt_dim, out_dim=out_dim, combine="product", glimpses=glimpses, dropout=dropout)
 
 
@@ -111,7 +113,9 @@ class LateSumFusion(LateFusion):
 
     reference = "Fukui et al. 2016, Multimodal Compact Bilinear Pooling (sum baseline)"
 
-    def __init__(self, img_dim: int, txt_dim: int, *, out_dim: int = 512, glimpses: int = 1, dropout: float = 0.1) -> None:
+    def __init__(
+        self, img_dim: int, txt_dim: int, *, out_dim: int = 512, glimpses: int = 1, dropout: float = 0.1
+    ) -> None:
         super().__init__(img_dim, txt_dim, out_dim=out_dim, combine="sum", glimpses=glimpses, dropout=dropout)
 
 
@@ -132,7 +136,9 @@ class LateConcatFusion(LateFusion):
 
     reference = "Zhou et al. 2015, Simple Baseline for Visual Question Answering (concatenation)"
 
-    def __init__(self, img_dim: int, txt_dim: int, *, out_dim: int = 512, glimpses: int = 1, dropout: float = 0.1) -> None:
+    def __init__(
+        self, img_dim: int, txt_dim: int, *, out_dim: int = 512, glimpses: int = 1, dropout: float = 0.1
+    ) -> None:
         super().__init__(img_dim, txt_dim, out_dim=out_dim, combine="concat", glimpses=glimpses, dropout=dropout)
 
 

@@ -120,7 +120,9 @@ class TransformerLayer(nn.Module):
         if self.cross_attn is not None:
             if context is None or context_mask is None:
                 raise ValueError("this layer has cross-attention: pass context and context_mask")
-            attended, weights = self.cross_attn(self.norm_cross(x), self.norm_context(context), context_mask, need_weights)
+            attended, weights = self.cross_attn(
+                self.norm_cross(x), self.norm_context(context), context_mask, need_weights
+            )
             x = x + self.drop(attended)
         x = x + self.drop(self.ffn(self.norm_ffn(x)))
         return x, weights

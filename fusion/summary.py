@@ -58,8 +58,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--txt-dim", type=int, default=512, help="width of the question tokens")
     parser.add_argument("--out-dim", type=int, default=512, help="width of the joint vector")
     args = parser.parse_args(argv)
-    print(f"Parameters at img_dim={args.img_dim}, txt_dim={args.txt_dim}, out_dim={args.out_dim}, other arguments "
-          "at their defaults.\n")
+    print(
+        f"Parameters at img_dim={args.img_dim}, txt_dim={args.txt_dim}, out_dim={args.out_dim}, other arguments "
+        "at their defaults.\n"
+    )
     print(markdown(summarize(args.img_dim, args.txt_dim, args.out_dim)), end="")
 
 

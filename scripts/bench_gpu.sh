@@ -28,8 +28,8 @@ $PY -c "import torch, lightning; print('torch', torch.__version__, 'lightning', 
 
 case "${1:-speed}" in
 speed)
-  MCAN=(-m vqa.bench -c configs/bench/mcan_small.yaml --device cuda --peak-tflops "$PEAK")
-  VILT=(-m vqa.bench -c configs/bench/vilt_b32.yaml --device cuda --peak-tflops "$PEAK")
+  MCAN=(-m vqa.benchmarks.speed -c configs/bench/mcan_small.yaml --device cuda --peak-tflops "$PEAK")
+  VILT=(-m vqa.benchmarks.speed -c configs/bench/vilt_b32.yaml --device cuda --peak-tflops "$PEAK")
   # The fast path: bf16 autocast + torch.compile (compilation happens in the warm-up steps).
   run mcan_bf16_compile 150 $PY "${MCAN[@]}" --precision bf16 --compile --no-inference --batch-sizes 512 --steps 30 --warmup 5 --json "$OUT_DIR/mcan_bf16_compile.json"
   run vilt_bf16_compile 150 $PY "${VILT[@]}" --precision bf16 --compile --no-inference --batch-sizes 256 --steps 20 --warmup 5 --json "$OUT_DIR/vilt_bf16_compile.json"
@@ -40,11 +40,11 @@ speed)
   run mcan_fp32_b64 50 $PY "${MCAN[@]}" --precision fp32 --batch-sizes 64 --steps 30 --warmup 5 --json "$OUT_DIR/mcan_fp32_b64.json"
   ;;
 curves)
-  run curves_mcan 280 $PY -m vqa.bench curves -c configs/bench/mcan_small.yaml --device cuda --steps 150 --window 15 \
+  run curves_mcan 280 $PY -m vqa.benchmarks.speed curves -c configs/bench/mcan_small.yaml --device cuda --steps 150 --window 15 \
     --batch-size 256 --variants bf16 bf16+compile fp32,other-seed --json "$OUT_DIR/curves_mcan.json"
   ;;
 checks)
-  run gpu_tests 120 $PY -m pytest -q -m gpu tests/test_gpu_speed.py -p no:cacheprovider
+  run gpu_tests 120 $PY -m pytest -q -m gpu tests/benchmarks/test_gpu_speed.py -p no:cacheprovider
   ;;
 *)
   echo "usage: bash scripts/bench_gpu.sh [speed|curves|checks]" >&2

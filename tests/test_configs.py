@@ -7,7 +7,7 @@ import yaml
 
 from vqa.cli import VQACLI
 from vqa.data.datamodule import VQADataModule
-from vqa.lit import VQALitModule
+from vqa.training.module import VQALitModule
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 BASES = sorted(p for p in CONFIGS.glob("*.yaml"))
@@ -48,13 +48,17 @@ def test_part_config_parses_on_top_of_every_base(part):
 def test_benchmark_suites_parse_and_name_existing_configs(suite):
     from jsonargparse import ArgumentParser
 
-    from vqa.benchmark import plan, run_benchmark
+    from vqa.benchmarks.grid import plan, run_benchmark
 
     parser = ArgumentParser()
     parser.add_function_arguments(run_benchmark)
     config = parser.parse_object(yaml.safe_load(suite.read_text()))
     root = CONFIGS.parent
     encoders = {label: [str(root / f) for f in files] for label, files in (config.encoders or {}).items()}
-    cells = plan({k: str(root / v) for k, v in config.datasets.items()},
-                 {k: str(root / v) for k, v in config.fusions.items()}, config.seeds, encoders)
+    cells = plan(
+        {k: str(root / v) for k, v in config.datasets.items()},
+        {k: str(root / v) for k, v in config.fusions.items()},
+        config.seeds,
+        encoders,
+    )
     assert cells

@@ -1,10 +1,10 @@
 """The `vqa` command: LightningCLI subcommands (fit, validate, test, predict) plus the toolkit's own.
 
-    vqa fit -c configs/easy_vqa.yaml -c configs/fusion/cross_attention.yaml
-    vqa fit -c configs/easy_vqa.yaml -c configs/fusion/cross_attention.yaml --ckpt_path last   # resume after a kill
-    vqa test -c configs/easy_vqa.yaml -c configs/fusion/cross_attention.yaml --ckpt_path best
-    vqa export runs/easy_vqa/.../checkpoints/last.ckpt models/easy_vqa
-    vqa ask --model models/easy_vqa --image shape.png --question "What color is the shape?" --top-k 3
+vqa fit -c configs/easy_vqa.yaml -c configs/fusion/cross_attention.yaml
+vqa fit -c configs/easy_vqa.yaml -c configs/fusion/cross_attention.yaml --ckpt_path last   # resume after a kill
+vqa test -c configs/easy_vqa.yaml -c configs/fusion/cross_attention.yaml --ckpt_path best
+vqa export runs/easy_vqa/.../checkpoints/last.ckpt models/easy_vqa
+vqa ask --model models/easy_vqa --image shape.png --question "What color is the shape?" --top-k 3
 """
 
 from __future__ import annotations
@@ -12,30 +12,31 @@ from __future__ import annotations
 import importlib
 import inspect
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from lightning.pytorch.cli import LightningCLI
 
-from vqa import checkpoints
-from vqa.callbacks import PredictionWriter
 from vqa.data.datamodule import VQADataModule
 from vqa.errors import VQAError
-from vqa.lit import VQALitModule
+from vqa.training import checkpoints
+from vqa.training.callbacks import PredictionWriter
+from vqa.training.module import VQALitModule
 
 # Toolkit subcommands beside Lightning's: name -> "module:function" taking the remaining arguments.
 COMMANDS: dict[str, str] = {
-    "benchmark": "vqa.benchmark:main",
-    "bench": "vqa.bench:main",
+    "benchmark": "vqa.benchmarks.grid:main",
+    "bench": "vqa.benchmarks.speed:main",
     "data": "vqa.data.cli:main",
-    "export": "vqa.export:main",
-    "ask": "vqa.ask:main",
+    "export": "vqa.inference.export:main",
+    "ask": "vqa.inference.ask:main",
 }
 
 
 class VQACLI(LightningCLI):
     """LightningCLI with the vocabulary linked from the data into the model, and checkpoints that are found
     (`--ckpt_path last` / `best` across runs), checked against the configured model and loaded with
-    `weights_only=True` (see `vqa.checkpoints`)."""
+    `weights_only=True` (see `vqa.training.checkpoints`)."""
 
     def add_arguments_to_parser(self, parser) -> None:
         parser.link_arguments("data.vocab_dict", "model.vocab", apply_on="instantiate")

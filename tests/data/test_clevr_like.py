@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from vqa.data import ClevrLike
-from vqa.data.clevr_like import FAMILIES, generate, generate_question
-from vqa.data.scenes import ATTRIBUTES, COLORS, BACKGROUND, render, sample_scene
+from vqa.data.generators.clevr_like import FAMILIES, generate, generate_question
+from vqa.data.generators.scenes import ATTRIBUTES, BACKGROUND, COLORS, render, sample_scene
 
 VALUE_TO_ATTRIBUTE = {value: name for name, values in ATTRIBUTES.items() for value in values}
 
@@ -34,18 +34,22 @@ def run_program(program: str, scene) -> str:
             stack.append(next(iter(objects)))
         elif function == "relate":
             anchor = scene[stack.pop()]
-            side = {"left": lambda o: o.x < anchor.x, "right": lambda o: o.x > anchor.x,
-                    "above": lambda o: o.y < anchor.y, "below": lambda o: o.y > anchor.y}[argument]
+            side = {
+                "left": lambda o, a=anchor: o.x < a.x,
+                "right": lambda o, a=anchor: o.x > a.x,
+                "above": lambda o, a=anchor: o.y < a.y,
+                "below": lambda o, a=anchor: o.y > a.y,
+            }[argument]
             stack.append({i for i, o in enumerate(scene) if o is not anchor and side(o)})
         elif function == "count":
             stack.append(len(stack.pop()))
         elif function == "exist":
             stack.append("yes" if stack.pop() else "no")
         elif function.startswith("query_"):
-            stack.append(getattr(scene[stack.pop()], function[len("query_"):]))
+            stack.append(getattr(scene[stack.pop()], function[len("query_") :]))
         elif function.startswith("equal_") and function != "equal_integer":
             b, a = stack.pop(), stack.pop()
-            attribute = function[len("equal_"):]
+            attribute = function[len("equal_") :]
             stack.append("yes" if getattr(scene[a], attribute) == getattr(scene[b], attribute) else "no")
         else:
             b, a = stack.pop(), stack.pop()
@@ -71,7 +75,7 @@ def test_every_answer_follows_from_the_scene():
                 if family == "query_attribute":
                     # the queried attribute is never part of the final object's description
                     steps = entry["program"].split(" ")
-                    queried = steps[-1][len("query_"):]
+                    queried = steps[-1][len("query_") :]
                     values = steps[-3].partition("[")[2].rstrip("]").split(",")
                     assert steps[-3].startswith("filter") and queried not in {VALUE_TO_ATTRIBUTE.get(v) for v in values}
     assert all(seen[f] >= 150 for f in FAMILIES), seen  # every family can be built with up to 3 hops
@@ -115,8 +119,9 @@ def test_families_and_hops_are_configurable():
 
 
 def test_source_splits_types_and_cache(tmp_path):
-    source = ClevrLike(num_images=30, test_images=5, val_images=5, questions_per_image=4, image_size=40,
-                       cache_dir=str(tmp_path))
+    source = ClevrLike(
+        num_images=30, test_images=5, val_images=5, questions_per_image=4, image_size=40, cache_dir=str(tmp_path)
+    )
     train, val, test = (source.read(s) for s in ("train", "val", "test"))
     assert (len(train.images), len(val.images), len(test.images)) == (20, 5, 5)
     assert len(train.records) + len(val.records) + len(test.records) == 120
@@ -125,8 +130,9 @@ def test_source_splits_types_and_cache(tmp_path):
     assert train.images.get(torch.tensor([0])).shape == (1, 3, 40, 40)
     cached = source.cache_file
     stamp = cached.stat().st_mtime_ns
-    again = ClevrLike(num_images=30, test_images=5, val_images=5, questions_per_image=4, image_size=40,
-                      cache_dir=str(tmp_path))
+    again = ClevrLike(
+        num_images=30, test_images=5, val_images=5, questions_per_image=4, image_size=40, cache_dir=str(tmp_path)
+    )
     assert again.generate_to_cache() == cached and cached.stat().st_mtime_ns == stamp  # reused, not rewritten
     assert [r.question for r in again.read("test").records] == [r.question for r in test.records]
     assert not list(tmp_path.glob(".*.tmp"))  # no temporary file left behind

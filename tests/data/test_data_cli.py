@@ -15,9 +15,17 @@ CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
 def test_generate_clevr_like_from_the_base_config(tmp_path, capsys):
-    args = ["data", "generate", "-c", str(CONFIGS / "clevr_like.yaml"), "--data.source.init_args.num_images=6",
-            "--data.source.init_args.test_images=1", "--data.source.init_args.val_images=1",
-            "--data.source.init_args.questions_per_image=2", f"--data.source.init_args.cache_dir={tmp_path}"]
+    args = [
+        "data",
+        "generate",
+        "-c",
+        str(CONFIGS / "clevr_like.yaml"),
+        "--data.source.init_args.num_images=6",
+        "--data.source.init_args.test_images=1",
+        "--data.source.init_args.val_images=1",
+        "--data.source.init_args.questions_per_image=2",
+        f"--data.source.init_args.cache_dir={tmp_path}",
+    ]
     main(args)
     (cache,) = tmp_path.glob("clevr_like_*.npz")
     assert str(cache) in capsys.readouterr().out
@@ -26,8 +34,14 @@ def test_generate_clevr_like_from_the_base_config(tmp_path, capsys):
 
 
 def test_generate_refuses_file_datasets(tmp_path, capsys):
-    config = {"data": {"source": {"class_path": "vqa.data.JSONLDataset",
-                                  "init_args": {"train": str(FIXTURES / "jsonl" / "train.jsonl")}}}}
+    config = {
+        "data": {
+            "source": {
+                "class_path": "vqa.data.JSONLDataset",
+                "init_args": {"train": str(FIXTURES / "jsonl" / "train.jsonl")},
+            }
+        }
+    }
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(config))
     with pytest.raises(SystemExit) as exit_info:
@@ -80,15 +94,33 @@ def test_submit_and_evaluate_gqa(tmp_path, capsys):
     """predictions.jsonl -> GQA results file -> the evaluator's metrics (hand-worked on the val fixture)."""
     predictions = tmp_path / "predictions.jsonl"
     answers = {"201307251": "red", "201307252": "no", "201640614": "no", "201640615": "truck"}
-    predictions.write_text("".join(
-        json.dumps({"question": "?", "answers": [], "predictions": [{"answer": a, "probability": 0.9}], "question_id": q})
-        + "\n" for q, a in answers.items()))
+    predictions.write_text(
+        "".join(
+            json.dumps(
+                {"question": "?", "answers": [], "predictions": [{"answer": a, "probability": 0.9}], "question_id": q}
+            )
+            + "\n"
+            for q, a in answers.items()
+        )
+    )
     results = tmp_path / "results.json"
     main(["data", "submit", "--predictions", str(predictions), "--format", "gqa", "--output", str(results)])
     assert json.loads(results.read_text())[0] == {"questionId": "201307251", "prediction": "red"}
     scores = tmp_path / "scores.json"
-    main(["data", "evaluate", "--format", "gqa", "--results", str(results), "--json", str(scores),
-          "--questions", str(FIXTURES / "gqa" / "val_balanced_questions.json")])
+    main(
+        [
+            "data",
+            "evaluate",
+            "--format",
+            "gqa",
+            "--results",
+            str(results),
+            "--json",
+            str(scores),
+            "--questions",
+            str(FIXTURES / "gqa" / "val_balanced_questions.json"),
+        ]
+    )
     got = json.loads(scores.read_text())
     # 251 right, 252 wrong, 614 right, 615 wrong. Binary: 252, 614 -> 50; open: 251, 615 -> 50.
     # Consistency: 251 is right and entails 252 (wrong) -> 0; 614 entails nothing.
@@ -101,11 +133,31 @@ def test_submit_and_evaluate_gqa(tmp_path, capsys):
 def test_evaluate_clevr_and_missing_predictions(tmp_path, capsys):
     questions = FIXTURES / "clevr" / "questions" / "CLEVR_val_questions.json"
     results = tmp_path / "results.json"
-    results.write_text(json.dumps([{"question_index": 0, "answer": "yes"}, {"question_index": 1, "answer": "3"},
-                                   {"question_index": 2, "answer": "yes"}, {"question_index": 3, "answer": "no"}]))
+    results.write_text(
+        json.dumps(
+            [
+                {"question_index": 0, "answer": "yes"},
+                {"question_index": 1, "answer": "3"},
+                {"question_index": 2, "answer": "yes"},
+                {"question_index": 3, "answer": "no"},
+            ]
+        )
+    )
     scores = tmp_path / "scores.json"
-    main(["data", "evaluate", "--format", "clevr", "--results", str(results), "--questions", str(questions),
-          "--json", str(scores)])
+    main(
+        [
+            "data",
+            "evaluate",
+            "--format",
+            "clevr",
+            "--results",
+            str(results),
+            "--questions",
+            str(questions),
+            "--json",
+            str(scores),
+        ]
+    )
     got = json.loads(scores.read_text())
     assert got["overall"] == 75.0 and got["type/count"] == 0.0 and got["type/compare_attribute"] == 100.0
     results.write_text(json.dumps([{"question_index": 0, "answer": "yes"}]))

@@ -10,8 +10,8 @@ import fusion
 from vqa.data import VQADataModule
 from vqa.data.feature_cache import CachedFeatures, build_cache, cache_key
 from vqa.data.records import InMemoryImages
-from vqa.encoders import ConvGridEncoder, GRUTextEncoder
-from vqa.lit import VQALitModule
+from vqa.models.encoders import ConvGridEncoder, GRUTextEncoder
+from vqa.training.module import VQALitModule
 
 
 def frozen_encoder(seed: int = 0) -> ConvGridEncoder:
@@ -22,7 +22,9 @@ def frozen_encoder(seed: int = 0) -> ConvGridEncoder:
 
 
 def images(n: int = 10) -> InMemoryImages:
-    return InMemoryImages(torch.randint(0, 256, (n, 3, 12, 12), dtype=torch.uint8, generator=torch.Generator().manual_seed(1)))
+    return InMemoryImages(
+        torch.randint(0, 256, (n, 3, 12, 12), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    )
 
 
 def test_cache_holds_the_encoder_output(tmp_path):
@@ -71,11 +73,22 @@ def test_training_with_a_frozen_encoder_reads_the_cache(tiny_clevr, tmp_path):
     datamodule = VQADataModule(tiny_clevr, batch_size=16, feature_cache_dir=str(tmp_path / "cache"))
     image_encoder = ConvGridEncoder(out_dim=16, channels=(8, 16, 16, 16))
     image_encoder.requires_grad_(False)
-    module = VQALitModule(functools.partial(fusion.LateFusion, out_dim=16), image_encoder=image_encoder,
-                          text_encoder=functools.partial(GRUTextEncoder, embed_dim=8, hidden_dim=16),
-                          vocab=datamodule.vocab_dict, head_hidden=16, warmup_steps=1)
-    trainer = pl.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                         enable_model_summary=False, accelerator="cpu")
+    module = VQALitModule(
+        functools.partial(fusion.LateFusion, out_dim=16),
+        image_encoder=image_encoder,
+        text_encoder=functools.partial(GRUTextEncoder, embed_dim=8, hidden_dim=16),
+        vocab=datamodule.vocab_dict,
+        head_hidden=16,
+        warmup_steps=1,
+    )
+    trainer = pl.Trainer(
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+    )
     trainer.fit(module, datamodule=datamodule)
     assert isinstance(datamodule.dataset("train").images, CachedFeatures)
     assert len(list((tmp_path / "cache").iterdir())) == 2, "one cache per split used (train, val)"

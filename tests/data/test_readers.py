@@ -11,7 +11,7 @@ import torch
 from tests.data.fixture_sources import FIXTURES, SIZE, SOURCES, clevr_source, gqa_source, jsonl_source, vqa_v2_source
 from vqa.data import DATASETS, DatasetError, ImageFiles
 from vqa.data.images import load_image
-from vqa.data.vqa_v2 import coco_file_name
+from vqa.data.sources.vqa_v2 import coco_file_name
 
 
 def test_every_format_is_registered():
@@ -79,8 +79,17 @@ def test_clevr_fixture():
     train = source.read("train")
     assert len(train.records) == 9 and len(train.images) == 3
     types = [r.types["type"] for r in train.records]
-    assert types == ["count", "exist", "query_attribute", "compare_number", "query_attribute", "compare_attribute",
-                     "count", "compare_number", "query_attribute"]
+    assert types == [
+        "count",
+        "exist",
+        "query_attribute",
+        "compare_number",
+        "query_attribute",
+        "compare_attribute",
+        "count",
+        "compare_number",
+        "query_attribute",
+    ]
     assert train.records[5].types["function"] == "equal_size"
     # CLEVR's PNGs are RGBA: the alpha channel is composited away, the floor colour stays
     pixel = train.images.get(torch.tensor([0]))[0, :, 0, 0]
@@ -144,8 +153,13 @@ def _expect_error(source, split: str, *fragments: str) -> str:
 def test_vqa_v2_missing_key(fixture_copy):
     root = fixture_copy("vqa_v2")
     _edit_json(root / "v2_OpenEnded_mscoco_train2014_questions.json", lambda d: d["questions"][1].pop("question"))
-    _expect_error(vqa_v2_source(root), "train", "v2_OpenEnded_mscoco_train2014_questions.json", "questions[1]",
-                  "missing key 'question'")
+    _expect_error(
+        vqa_v2_source(root),
+        "train",
+        "v2_OpenEnded_mscoco_train2014_questions.json",
+        "questions[1]",
+        "missing key 'question'",
+    )
 
 
 def test_vqa_v2_wrong_type(fixture_copy):
@@ -155,8 +169,13 @@ def test_vqa_v2_wrong_type(fixture_copy):
         d["annotations"][2]["answers"][4]["answer"] = 7
 
     _edit_json(root / "v2_mscoco_train2014_annotations.json", change)
-    _expect_error(vqa_v2_source(root), "train", "v2_mscoco_train2014_annotations.json",
-                  "annotations[2].answers[4].answer", "expected a string, got 7")
+    _expect_error(
+        vqa_v2_source(root),
+        "train",
+        "v2_mscoco_train2014_annotations.json",
+        "annotations[2].answers[4].answer",
+        "expected a string, got 7",
+    )
 
 
 def test_vqa_v2_question_id_must_be_integer(fixture_copy):
@@ -174,15 +193,16 @@ def test_vqa_v2_missing_annotation(fixture_copy):
 def test_vqa_v2_missing_image(fixture_copy):
     root = fixture_copy("vqa_v2")
     (root / "train2014" / "COCO_train2014_000000000030.jpg").unlink()
-    _expect_error(vqa_v2_source(root), "train", "COCO_train2014_000000000030.jpg", "image_id 30",
-                  "question_id 30000")
+    _expect_error(vqa_v2_source(root), "train", "COCO_train2014_000000000030.jpg", "image_id 30", "question_id 30000")
 
 
 def test_vqa_v2_truncated_json(fixture_copy):
     root = fixture_copy("vqa_v2")
     path = root / "v2_mscoco_train2014_annotations.json"
     path.write_text(path.read_text()[:500])
-    message = _expect_error(vqa_v2_source(root), "train", "v2_mscoco_train2014_annotations.json", "not valid JSON (line")
+    message = _expect_error(
+        vqa_v2_source(root), "train", "v2_mscoco_train2014_annotations.json", "not valid JSON (line"
+    )
     assert "column" in message
 
 
@@ -191,8 +211,9 @@ def test_gqa_missing_key_wrong_type_missing_image(fixture_copy):
     path = root / "train_balanced_questions.json"
     original = path.read_text()
     _edit_json(path, lambda d: d["07333409"].pop("imageId"))
-    _expect_error(gqa_source(root), "train", "train_balanced_questions.json", "question '07333409'",
-                  "missing key 'imageId'")
+    _expect_error(
+        gqa_source(root), "train", "train_balanced_questions.json", "question '07333409'", "missing key 'imageId'"
+    )
     path.write_text(original)
     _edit_json(path, lambda d: d["13151560"]["types"].update(structural=["query"]))
     _expect_error(gqa_source(root), "train", "question '13151560'.types.structural", "expected a string")
@@ -203,7 +224,9 @@ def test_gqa_missing_key_wrong_type_missing_image(fixture_copy):
 
 def test_gqa_test_file_may_lack_answers(fixture_copy):
     root = fixture_copy("gqa")
-    _edit_json(root / "testdev_balanced_questions.json", lambda d: [q.pop("answer") or q.pop("types") for q in d.values()])
+    _edit_json(
+        root / "testdev_balanced_questions.json", lambda d: [q.pop("answer") or q.pop("types") for q in d.values()]
+    )
     test = gqa_source(root).read("test")
     assert all(r.answers == [] for r in test.records)
     _edit_json(root / "val_balanced_questions.json", lambda d: d["201307252"].pop("answer"))
@@ -253,7 +276,9 @@ def test_missing_questions_file_names_it(tmp_path):
 
 
 def test_image_files_subset_and_empty():
-    store = ImageFiles([FIXTURES / "jsonl" / "images" / "kitchen.jpg", FIXTURES / "jsonl" / "images" / "xray.png"], SIZE)
+    store = ImageFiles(
+        [FIXTURES / "jsonl" / "images" / "kitchen.jpg", FIXTURES / "jsonl" / "images" / "xray.png"], SIZE
+    )
     sub = store.subset(torch.tensor([1]))
     assert len(sub) == 1 and torch.equal(sub.get(torch.tensor([0]))[0], load_image(store.paths[1], SIZE))
     assert store.get(torch.tensor([], dtype=torch.long)).shape == (0, 3, *SIZE)

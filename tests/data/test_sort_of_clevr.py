@@ -1,9 +1,8 @@
 import numpy as np
-import pytest
 import torch
 
 from vqa.data import SortOfClevr
-from vqa.data.sort_of_clevr import ANSWERS, COLORS, answer, place_objects, render
+from vqa.data.generators.sort_of_clevr import ANSWERS, COLORS, answer, place_objects, render
 
 
 def test_generation_is_deterministic_and_cached(tmp_path):

@@ -7,8 +7,15 @@ from vqa.data import DatasetError, SyntheticVQA, VQADataModule
 
 
 def test_synthetic_images_questions_and_every_answer():
-    source = SyntheticVQA(num_answers=30, num_words=50, question_length=7, image_size=(16, 24), train_images=4,
-                          eval_images=2, questions_per_image=10)
+    source = SyntheticVQA(
+        num_answers=30,
+        num_words=50,
+        question_length=7,
+        image_size=(16, 24),
+        train_images=4,
+        eval_images=2,
+        questions_per_image=10,
+    )
     datamodule = VQADataModule(source, batch_size=8)
     assert len(datamodule.vocab.answers) == 30
     train = datamodule.dataset("train")

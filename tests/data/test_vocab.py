@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from vqa.data.vocab import AnswerVocab, Vocabulary, soft_score
-from vqa.encoders import WordTokenizer
+from vqa.models.encoders import WordTokenizer
 
 
 @pytest.mark.parametrize("matches,expected", [(0, 0.0), (1, 0.3), (2, 0.6), (3, 0.9), (4, 1.0), (7, 1.0), (10, 1.0)])

@@ -15,8 +15,8 @@ from fusion import FUSIONS, create_fusion, list_fusions
 from fusion.film import max_pool_share
 from fusion.guided_attention import GuidedAttentionFusion
 from tests.fusion.test_registry import build, inputs
-from vqa.encoders import ConvGridEncoder
-from vqa.model import AnswerHead, VQAModel
+from vqa.models.encoders import ConvGridEncoder
+from vqa.models.model import AnswerHead, VQAModel
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -144,7 +144,9 @@ def test_summary_table_counts_parameters_of_every_fusion():
 
     rows = summarize(img_dim=24, txt_dim=20, out_dim=16)
     assert [r["name"] for r in rows] == list_fusions()
-    real = {name: sum(p.numel() for p in create_fusion(name, 24, 20, out_dim=16).parameters()) for name in ("late", "mlb")}
+    real = {
+        name: sum(p.numel() for p in create_fusion(name, 24, 20, out_dim=16).parameters()) for name in ("late", "mlb")
+    }
     assert {r["name"]: r["parameters"] for r in rows if r["name"] in real} == real
     table = markdown(rows)
     assert all(f"| `{name}` |" in table for name in list_fusions())

@@ -11,7 +11,7 @@ from PIL import Image
 
 from vqa.cli import build_cli
 from vqa.data.datamodule import VQADataModule
-from vqa.lit import VQALitModule
+from vqa.training.module import VQALitModule
 
 TINY_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "tiny_sort_of_clevr.yaml"
 
@@ -30,7 +30,9 @@ def trained(tmp_path_factory) -> Trained:
     root = tmp_path_factory.mktemp("trained")
     cli = build_cli(
         [
-            "fit", "-c", str(TINY_CONFIG),
+            "fit",
+            "-c",
+            str(TINY_CONFIG),
             "--trainer.max_steps=4",
             f"--trainer.default_root_dir={root}",
             f"--data.source.init_args.cache_dir={root / 'data'}",
@@ -56,6 +58,6 @@ def trained(tmp_path_factory) -> Trained:
 
 @pytest.fixture(scope="session")
 def bundle_dir(trained, tmp_path_factory) -> Path:
-    from vqa.bundle import export_checkpoint
+    from vqa.inference.bundle import export_checkpoint
 
     return export_checkpoint(trained.checkpoint, tmp_path_factory.mktemp("bundle") / "tiny")

@@ -31,9 +31,23 @@ def test_ask_text_output_several_questions_and_attention_map(trained, tmp_path, 
     image = str(trained.image_files[1])
     attention = tmp_path / "attn.png"
     main(
-        ["ask", "--model", str(trained.checkpoint), "--image", image, "--device", "cpu",
-         "--question", trained.questions[0], "--question", "What is this?", "--top-k", "2",
-         "--attention-map", str(attention)]
+        [
+            "ask",
+            "--model",
+            str(trained.checkpoint),
+            "--image",
+            image,
+            "--device",
+            "cpu",
+            "--question",
+            trained.questions[0],
+            "--question",
+            "What is this?",
+            "--top-k",
+            "2",
+            "--attention-map",
+            str(attention),
+        ]
     )
     out = capsys.readouterr().out
     assert out.count("Q: ") == 2 and "  1. " in out and "  2. " in out and "  3. " not in out

@@ -11,7 +11,9 @@ import pytest
 import torch
 
 import vqa
-from vqa.bundle import (
+from fusion import LateFusion
+from vqa.data.vocab import AnswerVocab, Vocabulary
+from vqa.inference.bundle import (
     BUNDLE_FILES,
     BundleError,
     TrainedModel,
@@ -21,10 +23,8 @@ from vqa.bundle import (
     read_model,
     write_bundle,
 )
-from vqa.data.vocab import AnswerVocab, Vocabulary
-from vqa.encoders import ConvGridEncoder, GRUTextEncoder
-from vqa.model import VQAModel
-from fusion import LateFusion
+from vqa.models.encoders import ConvGridEncoder, GRUTextEncoder
+from vqa.models.model import VQAModel
 
 
 def test_checkpoint_holds_plain_data_and_the_training_image_size(trained):
@@ -55,8 +55,10 @@ def test_compiled_model_checkpoint_keys_are_understood(trained, tmp_path):
     compiled = tmp_path / "compiled.ckpt"
     torch.save(checkpoint, compiled)
     images, questions = trained.image_files[:1], trained.questions[:1]
-    assert torch.equal(vqa.load(compiled, device="cpu").logits(images, questions),
-                       vqa.load(trained.checkpoint, device="cpu").logits(images, questions))
+    assert torch.equal(
+        vqa.load(compiled, device="cpu").logits(images, questions),
+        vqa.load(trained.checkpoint, device="cpu").logits(images, questions),
+    )
 
 
 def test_reading_a_bundle_never_unpickles(bundle_dir, monkeypatch):
@@ -85,7 +87,7 @@ def test_export_is_atomic_and_never_clobbers(trained, tmp_path, monkeypatch):
     def disk_full(*args, **kwargs):
         raise OSError("No space left on device")
 
-    monkeypatch.setattr("vqa.bundle.save_file", disk_full)
+    monkeypatch.setattr("vqa.inference.bundle.save_file", disk_full)
     with pytest.raises(OSError):
         export_checkpoint(trained.checkpoint, tmp_path / "fresh")
     with pytest.raises(OSError):
@@ -101,8 +103,13 @@ def test_export_is_atomic_and_never_clobbers(trained, tmp_path, monkeypatch):
 def _other_model_bundle(trained, tmp_path, *, answers=None, head_dropout=0.2, fusion=None):
     """A bundle of a differently built or differently trained model, for mixing files."""
     vocab = trained.datamodule.vocab
-    other_vocab = Vocabulary(vocab.tokenizer, AnswerVocab(answers or vocab.answers.answers), vocab.groups, vocab.image_size)
-    image, text = ConvGridEncoder(out_dim=32, channels=(8, 16, 32)), GRUTextEncoder(vocab.tokenizer.vocab_size, embed_dim=16, hidden_dim=32)
+    other_vocab = Vocabulary(
+        vocab.tokenizer, AnswerVocab(answers or vocab.answers.answers), vocab.groups, vocab.image_size
+    )
+    image, text = (
+        ConvGridEncoder(out_dim=32, channels=(8, 16, 32)),
+        GRUTextEncoder(vocab.tokenizer.vocab_size, embed_dim=16, hidden_dim=32),
+    )
     fusion = fusion or trained.module.model.fusion
     model = VQAModel(image, text, fusion, len(other_vocab.answers), head_hidden=32, head_dropout=head_dropout)
     return write_bundle(TrainedModel(model, other_vocab), tmp_path / "other")

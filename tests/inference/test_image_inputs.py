@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from vqa.data.images import ImageLoadError, as_rgb, load_image, resize_to_tensor
-from vqa.encoders import ConvGridEncoder
+from vqa.models.encoders import ConvGridEncoder
 
 
 def pixels(image) -> np.ndarray:

@@ -10,10 +10,10 @@ from PIL import Image
 import vqa
 from fusion import LateFusion
 from vqa.data.images import ImageLoadError
-from vqa.encoders import ConvGridEncoder, GRUTextEncoder
-from vqa.encoders.tokenizer import EmptyQuestionError
-from vqa.model import VQAModel
-from vqa.predict import Answer, PredictionError, Predictor
+from vqa.inference.predictor import Answer, PredictionError, Predictor
+from vqa.models.encoders import ConvGridEncoder, GRUTextEncoder
+from vqa.models.encoders.tokenizer import EmptyQuestionError
+from vqa.models.model import VQAModel
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +75,7 @@ def test_grayscale_rgba_palette_16bit_and_odd_sizes_are_accepted(predictor, trai
         "gray.png": rgb.convert("L"),
         "rgba.png": rgb.convert("RGBA"),
         "palette.png": rgb.convert("P", palette=Image.Palette.ADAPTIVE),
-        "gray16.png": Image.fromarray((np.asarray(rgb.convert("L"), dtype=np.uint16) * 257)),
+        "gray16.png": Image.fromarray(np.asarray(rgb.convert("L"), dtype=np.uint16) * 257),
         "odd_size.jpg": rgb.resize((131, 47)),
         "tiny.png": rgb.resize((3, 5)),
         "cmyk.jpg": rgb.convert("CMYK"),
@@ -137,13 +137,17 @@ def test_explain_writes_an_attention_png(predictor, trained, tmp_path):
     grid = predictor.model.image_encoder.grid_shape((75, 75))
     assert explanation.attention.shape == grid
     assert explanation.attention.sum() == pytest.approx(1.0, abs=1e-4)
-    assert [a.answer for a in explanation.answers] == [a.answer for a in predictor.answer(
-        trained.image_files[0], trained.questions[0], top_k=2)]
+    assert [a.answer for a in explanation.answers] == [
+        a.answer for a in predictor.answer(trained.image_files[0], trained.questions[0], top_k=2)
+    ]
 
 
 def test_explain_refuses_fusions_without_attention(trained, tmp_path):
     vocab = trained.datamodule.vocab
-    image, text = ConvGridEncoder(out_dim=32, channels=(8, 16, 32)), GRUTextEncoder(vocab.tokenizer.vocab_size, hidden_dim=32)
+    image, text = (
+        ConvGridEncoder(out_dim=32, channels=(8, 16, 32)),
+        GRUTextEncoder(vocab.tokenizer.vocab_size, hidden_dim=32),
+    )
     model = VQAModel(image, text, LateFusion(32, 32, out_dim=32), len(vocab.answers), head_hidden=32)
     late = Predictor(model, vocab, device="cpu")
     with pytest.raises(PredictionError, match="'late' .* has no question-to-image attention"):

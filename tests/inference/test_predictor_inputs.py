@@ -12,7 +12,7 @@ from PIL import Image
 from tests.reliability.test_bad_images import declare_size, png_bytes
 from vqa.cli import main
 from vqa.data.images import ImageLoadError
-from vqa.predict import Predictor
+from vqa.inference.predictor import Predictor
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,9 @@ def test_decompression_bomb_is_refused_by_the_predictor_and_the_cli(predictor, t
     bomb.write_bytes(declare_size(png_bytes(np.zeros((4, 4, 3), np.uint8)), 12_000, 12_000))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        with pytest.raises(ImageLoadError, match=r"bomb.png is 12000 x 12000 = 144,000,000 pixels, more than the limit"):
+        with pytest.raises(
+            ImageLoadError, match=r"bomb.png is 12000 x 12000 = 144,000,000 pixels, more than the limit"
+        ):
             predictor.answer(bomb, "What color is the object?")
     strict = Predictor(trained.module.model, trained.module.vocab, device="cpu", max_image_pixels=100)
     with pytest.raises(ImageLoadError, match="more than the limit of 100"):

@@ -20,9 +20,9 @@ import torch
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from tests.test_training import tiny_module  # noqa: E402
-from vqa.callbacks import PredictionWriter  # noqa: E402
+from tests.training.test_training import tiny_module  # noqa: E402
 from vqa.data import JSONLDataset, VQADataModule  # noqa: E402
+from vqa.training.callbacks import PredictionWriter  # noqa: E402
 
 BATCH_SIZE = 10  # 96 training questions -> 10 batches, 5 per process
 EVAL_BATCH_SIZE = 4
@@ -45,12 +45,23 @@ def make_dataset(folder: Path) -> None:
             draw = ImageDraw.Draw(picture)
             (draw.rectangle if shape == "square" else draw.ellipse)((6, 6, 26, 26), fill=COLORS[color])
             picture.save(folder / "images" / f"{image}.png")
-            questions = [("What color is it?", color), ("What shape is it?", shape),
-                         ("Is it red?", "yes" if color == "red" else "no"),
-                         ("Is it a disc?", "yes" if shape == "disc" else "no")]
+            questions = [
+                ("What color is it?", color),
+                ("What shape is it?", shape),
+                ("Is it red?", "yes" if color == "red" else "no"),
+                ("Is it a disc?", "yes" if shape == "disc" else "no"),
+            ]
             for k, (question, answer) in enumerate(questions[:per_image]):
-                lines.append(json.dumps({"image": f"images/{image}.png", "question": question, "answers": [answer],
-                                         "id": f"{split}-{image}-{k}"}))
+                lines.append(
+                    json.dumps(
+                        {
+                            "image": f"images/{image}.png",
+                            "question": question,
+                            "answers": [answer],
+                            "id": f"{split}-{image}-{k}",
+                        }
+                    )
+                )
             image += 1
         (folder / f"{split}.jsonl").write_text("\n".join(lines) + "\n")
 
@@ -58,16 +69,22 @@ def make_dataset(folder: Path) -> None:
 def datamodule(data_dir: str) -> VQADataModule:
     folder = Path(data_dir)
     files = {split: str(folder / f"{split}.jsonl") for split in SPLITS}
-    return VQADataModule(JSONLDataset(**files, image_size=(32, 32)), batch_size=BATCH_SIZE,
-                         eval_batch_size=EVAL_BATCH_SIZE)
+    return VQADataModule(
+        JSONLDataset(**files, image_size=(32, 32)), batch_size=BATCH_SIZE, eval_batch_size=EVAL_BATCH_SIZE
+    )
 
 
 class Seen(pl.Callback):
     """The question indices of every batch, per stage."""
 
     def __init__(self) -> None:
-        self.seen: dict[str, list[list[int]]] = {"train": [], "fit/val": [], "validate/val": [], "test": [],
-                                                 "predict": []}
+        self.seen: dict[str, list[list[int]]] = {
+            "train": [],
+            "fit/val": [],
+            "validate/val": [],
+            "test": [],
+            "predict": [],
+        }
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         self.seen["train"].append(batch["index"].tolist())
@@ -92,8 +109,15 @@ def main(out: Path, data_dir: str) -> None:
     module = tiny_module(data)
     seen = Seen()
     trainer = pl.Trainer(
-        strategy="ddp", accelerator="cpu", devices=2, max_epochs=1, logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+        strategy="ddp",
+        accelerator="cpu",
+        devices=2,
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
         callbacks=[seen, PredictionWriter(str(out / "predictions.jsonl"))],
     )
     trainer.fit(module, datamodule=data)

@@ -10,24 +10,25 @@ import json
 import multiprocessing
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
 
-from vqa.bundle import BundleError, TrainedModel, read_bundle, write_bundle
-from vqa.callbacks import PredictionWriter
-from vqa.checkpoint_io import AtomicCheckpointIO
+from vqa.benchmarks.report import aggregate, write_reports
 from vqa.data import SortOfClevr
-from vqa.data.json_files import read_json
 from vqa.data.records import VQARecord
-from vqa.data.sources import DatasetError
+from vqa.data.sources.base import DatasetError
+from vqa.data.sources.json_files import read_json
+from vqa.evaluation.results_files import read_results, results_from_predictions, write_results
+from vqa.inference.bundle import BundleError, TrainedModel, read_bundle, write_bundle
 from vqa.io import write_json
-from vqa.report import aggregate, write_reports
-from vqa.submission import read_results, results_from_predictions, write_results
+from vqa.training.callbacks import PredictionWriter
+from vqa.training.checkpoint_io import AtomicCheckpointIO
 
 
 def _die() -> None:
@@ -106,11 +107,18 @@ def test_predictions_file_killed_mid_write_does_not_exist(tmp_path):
     records = [VQARecord(0, f"question {i}?", ["a"], {}, {"question_index": i}) for i in range(6)]
     trainer = SimpleNamespace(
         datamodule=SimpleNamespace(predict_split="test", dataset=lambda split: SimpleNamespace(records=records)),
-        log_dir=str(tmp_path), world_size=1, global_rank=0,
+        log_dir=str(tmp_path),
+        world_size=1,
+        global_rank=0,
     )
     module = SimpleNamespace(vocab=SimpleNamespace(answers=SimpleNamespace(answers=["a", "b"])))
-    predictions = [{"index": torch.arange(6), "answer_ids": torch.zeros(6, 2, dtype=torch.long),
-                    "probabilities": torch.full((6, 2), 0.5)}]
+    predictions = [
+        {
+            "index": torch.arange(6),
+            "answer_ids": torch.zeros(6, 2, dtype=torch.long),
+            "probabilities": torch.full((6, 2), 0.5),
+        }
+    ]
     writer = PredictionWriter(str(tmp_path / "predictions.jsonl"))
     write = lambda: writer.write_on_epoch_end(trainer, module, predictions, [])  # noqa: E731
     calls = []
@@ -121,6 +129,7 @@ def test_predictions_file_killed_mid_write_does_not_exist(tmp_path):
             if len(calls) == 4:  # three lines are in the file
                 _die()
             return original(*args, **kwargs)
+
         return dumps
 
     killed(write, json, "dumps", dies_on_the_fourth_line)
@@ -153,10 +162,20 @@ def test_generated_dataset_cache_killed_mid_write_is_regenerated(tmp_path):
 
 def test_reports_and_plots_killed_mid_write(tmp_path):
     cells = [
-        {"dataset": "tiny", "fusion": "late", "seed": seed, "test": {"acc": 50.0 + seed, "type/color": 60.0},
-         "parameters": 1000, "train_time_s": 1.0, "train_samples_per_s": 10.0, "test_samples_per_s": 20.0,
-         "peak_memory_mb": 5.0, "device": "cpu", "curve": [{"epoch": 0, "step": 1, "val_acc": 40.0, "val_loss": 1.0}],
-         "question_prior": {"overall": 30.0}}
+        {
+            "dataset": "tiny",
+            "fusion": "late",
+            "seed": seed,
+            "test": {"acc": 50.0 + seed, "type/color": 60.0},
+            "parameters": 1000,
+            "train_time_s": 1.0,
+            "train_samples_per_s": 10.0,
+            "test_samples_per_s": 20.0,
+            "peak_memory_mb": 5.0,
+            "device": "cpu",
+            "curve": [{"epoch": 0, "step": 1, "val_acc": 40.0, "val_loss": 1.0}],
+            "question_prior": {"overall": 30.0},
+        }
         for seed in (0, 1)
     ]
     from matplotlib.figure import Figure
@@ -170,14 +189,18 @@ def test_reports_and_plots_killed_mid_write(tmp_path):
 
 
 def test_model_bundle_killed_mid_write_is_absent_not_half(tmp_path, tiny_datamodule):
-    from tests.test_training import tiny_module
+    from tests.training.test_training import tiny_module
 
     module = tiny_module(tiny_datamodule)
     trained = TrainedModel(module.model, module.vocab)
-    import vqa.bundle
+    import vqa.inference.bundle
 
-    killed(lambda: write_bundle(trained, tmp_path / "bundle"), vqa.bundle, "save_file",
-           lambda original: half_then_die(original, 1))
+    killed(
+        lambda: write_bundle(trained, tmp_path / "bundle"),
+        vqa.inference.bundle,
+        "save_file",
+        lambda original: half_then_die(original, 1),
+    )
     with pytest.raises(BundleError, match="not a complete model bundle"):
         read_bundle(tmp_path / "bundle")
     write_bundle(trained, tmp_path / "bundle")

@@ -37,13 +37,23 @@ def _gradient(height: int = 6, width: int = 8) -> np.ndarray:
 @pytest.mark.parametrize(
     "name, content, message",
     [
-        ("truncated.png", lambda: png_bytes(np.random.default_rng(0).integers(0, 256, (64, 64, 3), np.uint8))[:300],
-         "cannot read image"),
-        ("truncated.jpg", lambda: _jpeg(np.random.default_rng(0).integers(0, 256, (64, 64, 3), np.uint8))[:400],
-         "cannot read image"),
+        (
+            "truncated.png",
+            lambda: png_bytes(np.random.default_rng(0).integers(0, 256, (64, 64, 3), np.uint8))[:300],
+            "cannot read image",
+        ),
+        (
+            "truncated.jpg",
+            lambda: _jpeg(np.random.default_rng(0).integers(0, 256, (64, 64, 3), np.uint8))[:400],
+            "cannot read image",
+        ),
         ("notes.jpg", lambda: b"these are not pixels\n", "cannot read image"),
         ("empty.png", lambda: b"", "cannot read image"),
-        ("bomb.png", lambda: declare_size(png_bytes(_gradient()), 9_000, 9_000), "81,000,000 pixels, more than the limit"),
+        (
+            "bomb.png",
+            lambda: declare_size(png_bytes(_gradient()), 9_000, 9_000),
+            "81,000,000 pixels, more than the limit",
+        ),
         ("huge.png", lambda: declare_size(png_bytes(_gradient()), 10_000, 10_000), "100,000,000 pixels"),
         ("giant.png", lambda: declare_size(png_bytes(_gradient()), 20_000, 20_000), "400,000,000 pixels, more than"),
     ],
@@ -88,7 +98,7 @@ def test_unusual_modes_decode_to_8bit_rgb(tmp_path):
     cases = {}
     Image.fromarray(rgb).convert("CMYK").save(tmp_path / "cmyk.jpg", quality=100)
     cases["cmyk.jpg"] = np.asarray(Image.open(tmp_path / "cmyk.jpg").convert("RGB"))
-    gray16 = (np.arange(48, dtype=np.uint16).reshape(6, 8) * 1000)
+    gray16 = np.arange(48, dtype=np.uint16).reshape(6, 8) * 1000
     Image.fromarray(gray16).save(tmp_path / "deep.png")
     cases["deep.png"] = np.repeat((gray16 / 65535 * 255).astype(np.uint8)[..., None], 3, -1)
     rgba = np.concatenate([rgb, np.full((6, 8, 1), 255, np.uint8)], -1)

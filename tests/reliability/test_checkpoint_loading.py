@@ -18,16 +18,29 @@ from vqa.cli import main
 @pytest.fixture()
 def run_args(tmp_path):
     """A tiny run whose checkpoints land under tmp_path/runs (a logger version per run, as with the base configs)."""
-    return ["-c", str(TINY_CONFIG), f"--data.source.init_args.cache_dir={tmp_path / 'cache'}",
-            f"--trainer.default_root_dir={tmp_path / 'runs'}", "--trainer.enable_checkpointing=true",
-            "--trainer.logger=lightning.pytorch.loggers.CSVLogger", f"--trainer.logger.save_dir={tmp_path / 'runs'}",
-            "--trainer.callbacks+=lightning.pytorch.callbacks.ModelCheckpoint",
-            "--trainer.callbacks.monitor=val/acc", "--trainer.callbacks.mode=max",
-            "--trainer.callbacks+=lightning.pytorch.callbacks.ModelCheckpoint", "--trainer.callbacks.filename=last"]
+    return [
+        "-c",
+        str(TINY_CONFIG),
+        f"--data.source.init_args.cache_dir={tmp_path / 'cache'}",
+        f"--trainer.default_root_dir={tmp_path / 'runs'}",
+        "--trainer.enable_checkpointing=true",
+        "--trainer.logger=lightning.pytorch.loggers.CSVLogger",
+        f"--trainer.logger.save_dir={tmp_path / 'runs'}",
+        "--trainer.callbacks+=lightning.pytorch.callbacks.ModelCheckpoint",
+        "--trainer.callbacks.monitor=val/acc",
+        "--trainer.callbacks.mode=max",
+        "--trainer.callbacks+=lightning.pytorch.callbacks.ModelCheckpoint",
+        "--trainer.callbacks.filename=last",
+    ]
 
 
-EARLY = ["--model.fusion=fusion.EarlyFusion", "--model.fusion.init_args.out_dim=32", "--model.fusion.init_args.dim=32",
-         "--model.fusion.init_args.num_heads=2", "--model.fusion.init_args.num_layers=1"]
+EARLY = [
+    "--model.fusion=fusion.EarlyFusion",
+    "--model.fusion.init_args.out_dim=32",
+    "--model.fusion.init_args.dim=32",
+    "--model.fusion.init_args.num_heads=2",
+    "--model.fusion.init_args.num_layers=1",
+]
 
 
 class Payload:
@@ -60,8 +73,9 @@ def test_last_finds_this_configuration_across_runs_and_others_are_refused(run_ar
     caplog.clear()
     # Resuming the late-fusion run: Lightning alone would look only in the new run's folder and start over.
     main(["fit", *run_args, "--trainer.max_epochs=2", "--ckpt_path=last"])
-    assert re.search(r"--ckpt_path last: using \S*version_0/checkpoints/last.ckpt \(epoch 0, global step 12\)",
-                     caplog.text), caplog.text
+    assert re.search(
+        r"--ckpt_path last: using \S*version_0/checkpoints/last.ckpt \(epoch 0, global step 12\)", caplog.text
+    ), caplog.text
     # the resumed run kept writing next to the checkpoint it resumed
     resumed = torch.load(tmp_path / "runs/lightning_logs/version_0/checkpoints/last.ckpt", weights_only=True)
     assert resumed["global_step"] == 24
@@ -76,7 +90,7 @@ def test_last_finds_this_configuration_across_runs_and_others_are_refused(run_ar
         main(["test", *run_args, *EARLY, f"--ckpt_path={late}"])
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert "does not fit the configured model: its architecture differs: fusion" in error, error
-    assert "fusion.name: \"late\" (checkpoint) vs \"early\" (configured)" in error, error
+    assert 'fusion.name: "late" (checkpoint) vs "early" (configured)' in error, error
 
 
 def test_nothing_to_resume_or_test(run_args, tmp_path, capsys):

@@ -16,7 +16,7 @@ import torch
 
 from tests.conftest import REPO
 from tests.reliability.ddp_run import datamodule
-from tests.test_training import tiny_module
+from tests.training.test_training import tiny_module
 from vqa.data.dataset import ImageGroupedBatchSampler, SplitBatchSampler
 
 SCRIPT = Path(__file__).with_name("ddp_run.py")
@@ -24,8 +24,9 @@ SCRIPT = Path(__file__).with_name("ddp_run.py")
 
 @pytest.mark.parametrize("num_questions, replicas", [(13, 2), (13, 3), (64, 2), (3, 3)])
 def test_evaluation_split_has_no_repeats_and_no_gaps(num_questions, replicas):
-    shares = [[i for batch in SplitBatchSampler(num_questions, 4, replicas, rank) for i in batch]
-              for rank in range(replicas)]
+    shares = [
+        [i for batch in SplitBatchSampler(num_questions, 4, replicas, rank) for i in batch] for rank in range(replicas)
+    ]
     assert sorted(i for share in shares for i in share) == list(range(num_questions))
     assert max(map(len, shares)) - min(map(len, shares)) <= 1
 
@@ -33,8 +34,10 @@ def test_evaluation_split_has_no_repeats_and_no_gaps(num_questions, replicas):
 @pytest.mark.parametrize("num_questions, batch_size, replicas", [(192, 30, 2), (50, 8, 3), (10, 4, 4)])
 def test_training_batches_are_disjoint_and_steps_equal(num_questions, batch_size, replicas):
     image_index = torch.arange(num_questions) // 4
-    samplers = [ImageGroupedBatchSampler(image_index, batch_size, seed=3, num_replicas=replicas, rank=r)
-                for r in range(replicas)]
+    samplers = [
+        ImageGroupedBatchSampler(image_index, batch_size, seed=3, num_replicas=replicas, rank=r)
+        for r in range(replicas)
+    ]
     batches = [list(s) for s in samplers]
     assert len({len(b) for b in batches}) == 1 == len({len(s) for s in samplers})
     assert all(len(b) == len(samplers[0]) for b in batches)
@@ -49,16 +52,25 @@ def test_two_process_ddp_matches_one_process(tmp_path):
     out, data = tmp_path / "out", tmp_path / "data"
     out.mkdir()
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "PL_DISABLE_FORK": "1"}
-    run = subprocess.run([sys.executable, str(SCRIPT), str(out), str(data)], cwd=REPO, env=env,
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [sys.executable, str(SCRIPT), str(out), str(data)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["world_size"] == 2
     seen = [json.loads((out / f"rank{rank}.json").read_text()) for rank in (0, 1)]
 
     reference = datamodule(str(data))
-    sizes = {"train": len(reference.dataset("train")), "val": len(reference.dataset("val")),
-             "test": len(reference.dataset("test"))}
+    sizes = {
+        "train": len(reference.dataset("train")),
+        "val": len(reference.dataset("val")),
+        "test": len(reference.dataset("test")),
+    }
     assert sizes == {"train": 96, "val": 13, "test": 11}  # odd: padding would have repeated a question
     # Training: disjoint batches, 5 steps on each process, every question seen once.
     train = [[i for batch in s["train"] for i in batch] for s in seen]
@@ -70,14 +82,16 @@ def test_two_process_ddp_matches_one_process(tmp_path):
         assert sorted(counts) == list(range(sizes[split])) and set(counts.values()) == {1}, stage
     written = [json.loads(line) for rank in (0, 1) for line in (out / f"predictions.rank{rank}.jsonl").open()]
     assert sorted(line["question_id"] for line in written) == sorted(
-        r.meta["question_id"] for r in reference.dataset("test").records)
+        r.meta["question_id"] for r in reference.dataset("test").records
+    )
 
     # The same weights evaluated by one process give the same metrics.
     module = tiny_module(reference)
     checkpoint = torch.load(out / "model.ckpt", weights_only=True)
     module.load_state_dict(checkpoint["state_dict"])
-    single = pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
-                        enable_model_summary=False)
+    single = pl.Trainer(
+        accelerator="cpu", devices=1, logger=False, enable_progress_bar=False, enable_model_summary=False
+    )
     for stage, evaluate in (("validate", single.validate), ("test", single.test)):
         expected = evaluate(module, datamodule=reference, verbose=False)[0]
         assert expected.keys() == metrics[stage].keys()

@@ -11,9 +11,9 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 import fusion
-from vqa.encoders import ConvGridEncoder, GRUTextEncoder
-from vqa.lit import VQALitModule
-from vqa.nonfinite import NonFiniteGuard, NonFiniteLossError
+from vqa.models.encoders import ConvGridEncoder, GRUTextEncoder
+from vqa.training.module import VQALitModule
+from vqa.training.nonfinite import NonFiniteGuard, NonFiniteLossError
 
 
 class Poisoned(VQALitModule):
@@ -34,7 +34,9 @@ def poisoned_module(datamodule, poison: int) -> Poisoned:
         functools.partial(fusion.LateFusion, out_dim=32),
         image_encoder=ConvGridEncoder(out_dim=32, channels=(8, 16, 32, 32)),
         text_encoder=functools.partial(GRUTextEncoder, embed_dim=16, hidden_dim=32),
-        vocab=datamodule.vocab_dict, head_hidden=32, warmup_steps=1,
+        vocab=datamodule.vocab_dict,
+        head_hidden=32,
+        warmup_steps=1,
     )
     module.poison = poison
     return module
@@ -47,11 +49,16 @@ def first_batches(datamodule, count: int) -> list[list[int]]:
 def test_guard_reads_the_device_only_every_n_steps():
     guard = NonFiniteGuard(every_n_steps=4, immediate=False)
     losses = [1.0, 2.0, float("nan"), float("inf")]
-    due = [guard.update(torch.tensor(value), torch.tensor([10 * i, 10 * i + 1]), epoch=0, step=i)
-           for i, value in enumerate(losses)]
+    due = [
+        guard.update(torch.tensor(value), torch.tensor([10 * i, 10 * i + 1]), epoch=0, step=i)
+        for i, value in enumerate(losses)
+    ]
     assert due == [False, False, False, True]
-    with pytest.raises(NonFiniteLossError, match=r"loss is nan at epoch 0, global step 2; the batch held the "
-                                                 r"questions \[20, 21\]"):
+    with pytest.raises(
+        NonFiniteLossError,
+        match=r"loss is nan at epoch 0, global step 2; the batch held the "
+        r"questions \[20, 21\]",
+    ):
         guard.check()
     guard.check()  # the window was consumed
     assert NonFiniteGuard(immediate=True).update(torch.tensor(1.0), torch.tensor([0]), 0, 0)
@@ -59,8 +66,14 @@ def test_guard_reads_the_device_only_every_n_steps():
 
 def _trainer(tmp_path, max_steps: int) -> pl.Trainer:
     return pl.Trainer(
-        max_steps=max_steps, accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
-        num_sanity_val_steps=0, limit_val_batches=0, default_root_dir=tmp_path,
+        max_steps=max_steps,
+        accelerator="cpu",
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+        default_root_dir=tmp_path,
         callbacks=[ModelCheckpoint(dirpath=tmp_path, every_n_train_steps=1, save_top_k=-1, filename="{step}")],
     )
 

@@ -28,7 +28,9 @@ def write_config(path: Path, root: Path, pause: Path | None = None) -> Path:
     pause_callback = (
         f"""    - class_path: tests.reliability.resume_helpers.PauseAtStep
       init_args: {{step: {KILL_BEFORE}, marker: "{pause}"}}
-""" if pause else ""
+"""
+        if pause
+        else ""
     )
     path.write_text(f"""
 trainer:
@@ -41,7 +43,7 @@ trainer:
     class_path: lightning.pytorch.loggers.CSVLogger
     init_args: {{save_dir: "{root}"}}
   plugins:
-    - class_path: vqa.checkpoint_io.AtomicCheckpointIO
+    - class_path: vqa.training.checkpoint_io.AtomicCheckpointIO
   callbacks:
     - class_path: lightning.pytorch.callbacks.ModelCheckpoint
       init_args: {{monitor: val/acc, mode: max, filename: "best-{{epoch}}"}}
@@ -89,7 +91,9 @@ def test_killed_mid_epoch_then_resumed_equals_uninterrupted(tmp_path, caplog, mo
     log = open(tmp_path / "victim.log", "w")
     victim = subprocess.Popen(  # a separate process, to be killed with SIGKILL mid-epoch
         [sys.executable, "-m", "vqa", *fit_args(write_config(tmp_path / "paused.yaml", interrupted, marker), data)],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         fit_here(fit_args(write_config(tmp_path / "b.yaml", uninterrupted), data))  # meanwhile, the reference
@@ -121,8 +125,9 @@ def test_killed_mid_epoch_then_resumed_equals_uninterrupted(tmp_path, caplog, mo
     assert final["state_dict"].keys() == expected["state_dict"].keys()
     for key, value in expected["state_dict"].items():
         assert torch.equal(final["state_dict"][key], value), key  # bit for bit
-    optimizer_states = zip(final["optimizer_states"][0]["state"].values(),
-                           expected["optimizer_states"][0]["state"].values())
+    optimizer_states = zip(
+        final["optimizer_states"][0]["state"].values(), expected["optimizer_states"][0]["state"].values()
+    )
     for got, want in optimizer_states:
         assert all(torch.equal(got[k], want[k]) for k in want)
 

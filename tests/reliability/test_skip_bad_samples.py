@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from tests.data.fixture_sources import FIXTURES, clevr_source, gqa_source, vqa_v2_source
-from tests.test_training import tiny_module
+from tests.training.test_training import tiny_module
 from vqa.data import DatasetError, JSONLDataset, VQADataModule
 from vqa.data.images import ImageLoadError
 
@@ -28,14 +28,23 @@ def make_jsonl(root: Path, bad_lines: list[str | bytes]) -> Path:
     for i in range(8):
         color = list(COLORS)[i % 4]
         Image.new("RGB", (20, 16), COLORS[color]).save(root / "images" / f"{i}.png")
-        for question, answer in [("What color is it?", color), ("Is it red?", "yes" if color == "red" else "no"),
-                                 ("Quelle est la couleur ?", color), ("この色は何ですか", color)]:
-            lines.append(json.dumps({"image": f"images/{i}.png", "question": question, "answers": [answer]},
-                                    ensure_ascii=False).encode())
+        for question, answer in [
+            ("What color is it?", color),
+            ("Is it red?", "yes" if color == "red" else "no"),
+            ("Quelle est la couleur ?", color),
+            ("この色は何ですか", color),
+        ]:
+            lines.append(
+                json.dumps(
+                    {"image": f"images/{i}.png", "question": question, "answers": [answer]}, ensure_ascii=False
+                ).encode()
+            )
     lines += [line.encode() if isinstance(line, str) else line for line in bad_lines]
     (root / "train.jsonl").write_bytes(b"\n".join(lines) + b"\n")
-    val = [{"image": "images/0.png", "question": "What color is it?", "answers": ["red"]},
-           {"image": "images/1.png", "question": "What color is it?", "answers": ["turquoise"]}]  # not in vocab
+    val = [
+        {"image": "images/0.png", "question": "What color is it?", "answers": ["red"]},
+        {"image": "images/1.png", "question": "What color is it?", "answers": ["turquoise"]},
+    ]  # not in vocab
     (root / "val.jsonl").write_text("\n".join(json.dumps(v) for v in val) + "\n")
     return root / "train.jsonl"
 
@@ -86,8 +95,11 @@ def test_skipping_counts_reports_and_trains_on_the_rest(tmp_path):
     bad = [entry for entry, _ in BAD_LINES.values()] + [line("images/notes.png"), line("images/cut.png")] * 2
     path = make_jsonl(tmp_path, bad)
     bad_files(tmp_path)
-    datamodule = VQADataModule(JSONLDataset(str(path), val=str(tmp_path / "val.jsonl"), image_size=(32, 32)),
-                               batch_size=8, skip_bad_samples=True)
+    datamodule = VQADataModule(
+        JSONLDataset(str(path), val=str(tmp_path / "val.jsonl"), image_size=(32, 32)),
+        batch_size=8,
+        skip_bad_samples=True,
+    )
     with pytest.warns(UserWarning) as caught:
         train = datamodule.split("train")
     report = "\n".join(str(w.message) for w in caught)
@@ -99,8 +111,15 @@ def test_skipping_counts_reports_and_trains_on_the_rest(tmp_path):
     assert {r.question for r in train.records} >= {"この色は何ですか", "Quelle est la couleur ?"}
 
     module = tiny_module(datamodule)
-    trainer = pl.Trainer(max_epochs=2, accelerator="cpu", logger=False, enable_progress_bar=False,
-                         enable_model_summary=False, enable_checkpointing=False, num_sanity_val_steps=0)
+    trainer = pl.Trainer(
+        max_epochs=2,
+        accelerator="cpu",
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        num_sanity_val_steps=0,
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         trainer.fit(module, datamodule=datamodule)
@@ -115,8 +134,9 @@ def test_skipping_counts_reports_and_trains_on_the_rest(tmp_path):
 def test_a_batch_of_only_bad_images_is_skipped(tmp_path):
     path = make_jsonl(tmp_path, [line("images/notes.png"), line("images/cut.png")])
     bad_files(tmp_path)
-    datamodule = VQADataModule(JSONLDataset(str(path), val=str(tmp_path / "val.jsonl"), image_size=(8, 8)),
-                               skip_bad_samples=True)
+    datamodule = VQADataModule(
+        JSONLDataset(str(path), val=str(tmp_path / "val.jsonl"), image_size=(8, 8)), skip_bad_samples=True
+    )
     dataset = datamodule.dataset("train")
     batch = dataset.__getitems__([32, 33])
     assert batch["index"].numel() == 0 and batch["images"].shape == (0, 3, 8, 8)
@@ -184,16 +204,28 @@ def test_cli_reports_an_unreadable_image_from_a_worker_in_one_line(tmp_path, cap
 
     path = make_jsonl(tmp_path, [line("images/notes.png")])
     bad_files(tmp_path)
-    args = ["fit", "-c", str(TINY_CONFIG), "--data.source=vqa.data.JSONLDataset",
-            f"--data.source.init_args.train={path}", f"--data.source.init_args.val={tmp_path / 'val.jsonl'}",
-            "--data.source.init_args.image_size=[32, 32]", "--data.source.init_args.val_images=0",
-            "--data.num_workers=1", "--trainer.max_epochs=1", f"--trainer.default_root_dir={tmp_path}"]
+    args = [
+        "fit",
+        "-c",
+        str(TINY_CONFIG),
+        "--data.source=vqa.data.JSONLDataset",
+        f"--data.source.init_args.train={path}",
+        f"--data.source.init_args.val={tmp_path / 'val.jsonl'}",
+        "--data.source.init_args.image_size=[32, 32]",
+        "--data.source.init_args.val_images=0",
+        "--data.num_workers=1",
+        "--trainer.max_epochs=1",
+        f"--trainer.default_root_dir={tmp_path}",
+    ]
     with pytest.raises(SystemExit) as info:
         main(args)
     assert info.value.code == 2
     error = capsys.readouterr().err.strip().splitlines()[-1]
-    assert re.fullmatch(r"error: cannot read image \S*notes.png: .* \(needed by question\(s\) #32 "
-                        r"\(question_id 33\)\); fix or remove the file, or set data.skip_bad_samples=true .* "
-                        r"\(raised in a data loader worker\)", error), error
+    assert re.fullmatch(
+        r"error: cannot read image \S*notes.png: .* \(needed by question\(s\) #32 "
+        r"\(question_id 33\)\); fix or remove the file, or set data.skip_bad_samples=true .* "
+        r"\(raised in a data loader worker\)",
+        error,
+    ), error
     with pytest.warns(UserWarning, match="left out 1 question"):
         main([*args, "--data.skip_bad_samples=true"])

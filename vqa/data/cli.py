@@ -11,12 +11,13 @@ ignored), so `--data.source.init_args.num_images 500` and similar overrides work
 
 from __future__ import annotations
 
-from typing import Any, Literal, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any, Literal, Optional
 
 from jsonargparse import ActionConfigFile, ArgumentParser
 
 from vqa.data.datamodule import VQADataModule
-from vqa.data.sources import DatasetError
+from vqa.data.sources.base import DatasetError
 from vqa.io import write_json
 
 # Sections of a `vqa fit` config that `generate` / `stats` accept and ignore.
@@ -28,7 +29,7 @@ def _data_parser(prog: str, description: str) -> ArgumentParser:
     parser.add_argument("-c", "--config", action=ActionConfigFile, help="a `vqa fit` config (repeatable)")
     parser.add_class_arguments(VQADataModule, "data", fail_untyped=False)
     for key in OTHER_SECTIONS:
-        parser.add_argument(f"--{key}", type=Optional[Any], default=None, help="ignored here")
+        parser.add_argument(f"--{key}", type=Optional[Any], default=None, help="ignored here")  # noqa: UP045 (Any | None needs Python 3.11)
     return parser
 
 
@@ -49,7 +50,7 @@ def stats_main(args: Sequence[str]) -> None:
     from vqa.data.stats import dataset_stats, format_stats
 
     parser = _data_parser("vqa data stats", "Questions, images, answers, types and answer coverage of a dataset.")
-    parser.add_argument("--json", type=Optional[str], default=None, help="also write the statistics to this file")
+    parser.add_argument("--json", type=str | None, default=None, help="also write the statistics to this file")
     parser.add_argument("--top_answers", type=int, default=10, help="most frequent answers listed per split")
     config = parser.parse_args(list(args))
     stats = dataset_stats(_datamodule(parser, config), config.top_answers)
@@ -60,7 +61,7 @@ def stats_main(args: Sequence[str]) -> None:
 
 
 def submit_main(args: Sequence[str]) -> None:
-    from vqa.submission import results_from_predictions
+    from vqa.evaluation.results_files import results_from_predictions
 
     parser = ArgumentParser(prog="vqa data submit", description="Turn `vqa predict` output into a results file.")
     parser.add_argument("--predictions", type=str, required=True, help="predictions.jsonl written by `vqa predict`")
@@ -73,15 +74,15 @@ def submit_main(args: Sequence[str]) -> None:
 
 
 def evaluate_main(args: Sequence[str]) -> None:
-    from vqa.evaluate import evaluate_clevr, evaluate_gqa, evaluate_vqa_v2
-    from vqa.submission import read_results
+    from vqa.evaluation.evaluate import evaluate_clevr, evaluate_gqa, evaluate_vqa_v2
+    from vqa.evaluation.results_files import read_results
 
     parser = ArgumentParser(prog="vqa data evaluate", description="Score a results file like the official evaluator.")
     parser.add_argument("--format", type=Literal["vqa_v2", "gqa", "clevr"], required=True)
     parser.add_argument("--results", type=str, required=True, help="results file (see `vqa data submit`)")
-    parser.add_argument("--annotations", type=Optional[str], default=None, help="VQA v2: the annotations file")
-    parser.add_argument("--questions", type=Optional[str], default=None, help="GQA / CLEVR: the questions file")
-    parser.add_argument("--json", type=Optional[str], default=None, help="also write the scores to this file")
+    parser.add_argument("--annotations", type=str | None, default=None, help="VQA v2: the annotations file")
+    parser.add_argument("--questions", type=str | None, default=None, help="GQA / CLEVR: the questions file")
+    parser.add_argument("--json", type=str | None, default=None, help="also write the scores to this file")
     config = parser.parse_args(list(args))
     results = read_results(config.results, config.format)
     needed = "annotations" if config.format == "vqa_v2" else "questions"

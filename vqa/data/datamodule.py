@@ -15,10 +15,10 @@ from vqa.data.dataset import SKIPPED_KEY, EncodedVQADataset, ImageGroupedBatchSa
 from vqa.data.feature_cache import CachedFeatures, build_cache
 from vqa.data.loaders import BatchLoader, ResumableBatchLoader
 from vqa.data.records import VQARecord, VQASplit
-from vqa.data.sources import SPLITS, DatasetError, VQASource
+from vqa.data.sources.base import SPLITS, DatasetError, VQASource
 from vqa.data.vocab import AnswerVocab, Vocabulary
-from vqa.encoders.base import ImageEncoder, Tokenizer
-from vqa.encoders.tokenizer import WordTokenizer
+from vqa.models.encoders.base import ImageEncoder, Tokenizer
+from vqa.models.encoders.tokenizer import WordTokenizer
 
 
 class VQADataModule(pl.LightningDataModule):
@@ -107,10 +107,12 @@ class VQADataModule(pl.LightningDataModule):
                 kept.append(record)
                 continue
             where = ", ".join(f"{k} {v}" for k, v in record.meta.items() if k in ("question_id", "image_id"))
-            self.bad_samples.handle(DatasetError(
-                f"{self.source.name} {name} split: question #{position} ({where or 'no id'}) is empty "
-                f"({record.question!r}); every question needs words"
-            ))
+            self.bad_samples.handle(
+                DatasetError(
+                    f"{self.source.name} {name} split: question #{position} ({where or 'no id'}) is empty "
+                    f"({record.question!r}); every question needs words"
+                )
+            )
         return kept
 
     def _report(self, what: str) -> None:

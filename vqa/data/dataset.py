@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -158,7 +159,12 @@ class ImageGroupedBatchSampler(Sampler[list[int]]):
     """
 
     def __init__(
-        self, image_index: Tensor, batch_size: int, drop_last: bool = False, seed: int = 0, num_replicas: int = 1,
+        self,
+        image_index: Tensor,
+        batch_size: int,
+        drop_last: bool = False,
+        seed: int = 0,
+        num_replicas: int = 1,
         rank: int = 0,
     ) -> None:
         if not 0 <= rank < num_replicas:
@@ -196,9 +202,13 @@ class ImageGroupedBatchSampler(Sampler[list[int]]):
         """Every batch of `epoch` in order, for all processes together (the same on each process)."""
         generator = torch.Generator().manual_seed(self.seed + epoch)
         image_order = torch.randperm(len(self.groups), generator=generator)
-        sequence = torch.cat(
-            [self.groups[i][torch.randperm(len(self.groups[i]), generator=generator)] for i in image_order.tolist()]
-        ) if self.groups else torch.empty(0, dtype=torch.long)
+        sequence = (
+            torch.cat(
+                [self.groups[i][torch.randperm(len(self.groups[i]), generator=generator)] for i in image_order.tolist()]
+            )
+            if self.groups
+            else torch.empty(0, dtype=torch.long)
+        )
         return list(sequence.split(self.batch_size))[: self._total_batches()]
 
     def __iter__(self) -> Iterator[list[int]]:

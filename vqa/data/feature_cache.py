@@ -20,8 +20,8 @@ import torch
 from torch import Tensor
 
 from vqa.data.records import ImageStore
-from vqa.encoders.base import ImageEncoder
 from vqa.io import staging_dir
+from vqa.models.encoders.base import ImageEncoder
 from vqa.registry import part_config
 
 FORMAT_VERSION = 1
@@ -32,16 +32,23 @@ def weights_fingerprint(module: torch.nn.Module) -> str:
     digest = hashlib.sha1()
     for name, tensor in sorted(module.state_dict().items()):
         digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
-                      if tensor.numel() else b"")
+        digest.update(
+            tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
+            if tensor.numel()
+            else b""
+        )
     return digest.hexdigest()
 
 
 def cache_key(encoder: ImageEncoder, images: ImageStore) -> str:
     """Key of the cache folder: encoder recipe, its weights, and the identity of the image set."""
     recipe = json.dumps(
-        {"encoder": part_config(encoder), "weights": weights_fingerprint(encoder), "images": images.fingerprint(),
-         "version": FORMAT_VERSION},
+        {
+            "encoder": part_config(encoder),
+            "weights": weights_fingerprint(encoder),
+            "images": images.fingerprint(),
+            "version": FORMAT_VERSION,
+        },
         sort_keys=True,
         default=str,
     )
@@ -72,13 +79,18 @@ class CachedFeatures(ImageStore):
     def batch_fields(self, indices: Tensor) -> dict[str, Tensor]:
         """Tokens [n, Ni, Di] float16 and mask [n, Ni] of the images at `indices` (sorted reads stay sequential)."""
         rows = indices.numpy()
-        return {"image_tokens": torch.from_numpy(np.ascontiguousarray(self.tokens[rows])),
-                "image_mask": torch.from_numpy(np.ascontiguousarray(self.mask[rows]))}
+        return {
+            "image_tokens": torch.from_numpy(np.ascontiguousarray(self.tokens[rows])),
+            "image_mask": torch.from_numpy(np.ascontiguousarray(self.mask[rows])),
+        }
 
 
 @torch.no_grad()
 def build_cache(
-    encoder: ImageEncoder, images: ImageStore, root: str | os.PathLike, device: torch.device | str = "cpu",
+    encoder: ImageEncoder,
+    images: ImageStore,
+    root: str | os.PathLike,
+    device: torch.device | str = "cpu",
     batch_size: int = 256,
 ) -> CachedFeatures:
     """Return the cache of `encoder` over `images`, computing it first if it does not exist.
@@ -113,8 +125,9 @@ def build_cache(
         tokens_file.flush()
         mask_file.flush()
         del tokens_file, mask_file
-        (staging / "meta.json").write_text(json.dumps({"encoder": part_config(encoder), "images": len(images)},
-                                                      default=str, indent=2))
+        (staging / "meta.json").write_text(
+            json.dumps({"encoder": part_config(encoder), "images": len(images)}, default=str, indent=2)
+        )
         try:
             os.replace(staging, target)  # atomic: the folder appears complete or not at all
         except OSError:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -13,7 +13,7 @@ from torch import Tensor
 from vqa.data.bad_samples import BadSamples
 from vqa.data.images import MAX_IMAGE_PIXELS, load_image
 from vqa.data.records import ImageStore, VQASplit
-from vqa.data.sources import DatasetError
+from vqa.data.sources.base import DatasetError
 
 
 class ImageFiles(ImageStore):
@@ -61,7 +61,7 @@ class ImageFiles(ImageStore):
             digest.update(f"{os.path.abspath(path)}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
         return f"files:{len(self.paths)}:{digest.hexdigest()}"
 
-    def subset(self, keep: Tensor) -> "ImageFiles":
+    def subset(self, keep: Tensor) -> ImageFiles:
         return ImageFiles([self.paths[i] for i in torch.as_tensor(keep).tolist()], self.size, self.max_pixels)
 
     def check_exist(self, dataset: str, describe: Callable[[int], str]) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 import torch
@@ -13,7 +12,6 @@ from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
 from vqa.errors import VQAError
-
 
 # Largest image file decoded, in pixels (width x height): 64 megapixels, e.g. 8000 x 8000. Far above any VQA
 # benchmark image (COCO <= 640 px, CLEVR 480 x 320) and most camera photos, far below what exhausts memory
@@ -118,7 +116,7 @@ def load_image(
 
 # What `as_rgb` accepts: a file path, a PIL image, a numpy array [H,W] / [H,W,C], or a tensor [H,W] / [C,H,W]
 # (C = 1 grey, 3 RGB, 4 RGBA); uint8, bool, 16-bit integers, or floats in [0, 1].
-ImageInput = Union[str, os.PathLike, Image.Image, np.ndarray, Tensor]
+ImageInput = str | os.PathLike | Image.Image | np.ndarray | Tensor
 
 
 def _array_to_uint8(array: np.ndarray) -> np.ndarray:

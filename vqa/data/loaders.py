@@ -4,7 +4,8 @@ wrapped so that Lightning leaves them as they are, and (for training) resumable 
 from __future__ import annotations
 
 import warnings
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
@@ -38,7 +39,11 @@ class BatchLoader:
     """
 
     def __init__(
-        self, dataset: Dataset, batch_sampler: Sampler[list[int]], num_workers: int = 0, pin_memory: bool = False,
+        self,
+        dataset: Dataset,
+        batch_sampler: Sampler[list[int]],
+        num_workers: int = 0,
+        pin_memory: bool = False,
         seed: int = 0,
     ) -> None:
         self.dataset = dataset

@@ -43,7 +43,7 @@ class ImageStore:
         """Images at `indices` [n] as uint8 [n, 3, H, W] (or features [n, Ni, D])."""
         raise NotImplementedError
 
-    def subset(self, keep: Tensor) -> "ImageStore":
+    def subset(self, keep: Tensor) -> ImageStore:
         """A store of the images at `keep` [k], renumbered 0..k-1."""
         return _Subset(self, keep)
 
@@ -82,7 +82,7 @@ class InMemoryImages(ImageStore):
     def get(self, indices: Tensor) -> Tensor:
         return self.pixels[indices]
 
-    def subset(self, keep: Tensor) -> "InMemoryImages":
+    def subset(self, keep: Tensor) -> InMemoryImages:
         return InMemoryImages(self.pixels[keep])
 
     @property
@@ -104,7 +104,7 @@ class InMemoryFeatures(ImageStore):
     def get(self, indices: Tensor) -> Tensor:
         return self.features[indices]
 
-    def subset(self, keep: Tensor) -> "InMemoryFeatures":
+    def subset(self, keep: Tensor) -> InMemoryFeatures:
         return InMemoryFeatures(self.features[keep])
 
     @property
@@ -120,7 +120,7 @@ class VQASplit:
     images: ImageStore
     records: list[VQARecord]
 
-    def subset_by_images(self, keep: Tensor) -> "VQASplit":
+    def subset_by_images(self, keep: Tensor) -> VQASplit:
         """The records whose image is in `keep` (sorted image indices), with the images renumbered."""
         new_index = torch.full((len(self.images),), -1, dtype=torch.long)
         new_index[keep] = torch.arange(len(keep))

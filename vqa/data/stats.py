@@ -6,7 +6,7 @@ from collections import Counter
 from typing import Any
 
 from vqa.data.datamodule import VQADataModule
-from vqa.data.sources import SPLITS
+from vqa.data.sources.base import SPLITS
 
 
 def dataset_stats(datamodule: VQADataModule, top_answers: int = 10) -> dict[str, Any]:
@@ -45,7 +45,8 @@ def dataset_stats(datamodule: VQADataModule, top_answers: int = 10) -> dict[str,
             "mean_question_tokens": round(float(tokens.double().mean()), 2) if records else 0.0,
             "types": dict(sorted(Counter(f"{k}/{v}" for r in records for k, v in r.types.items()).items())),
             "top_answers": [
-                {"answer": a, "percent": round(100.0 * c / total_answers, 2)} for a, c in counts.most_common(top_answers)
+                {"answer": a, "percent": round(100.0 * c / total_answers, 2)}
+                for a, c in counts.most_common(top_answers)
             ],
         }
     return result

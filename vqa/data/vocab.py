@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from vqa.encoders import TOKENIZERS
-from vqa.encoders.base import Tokenizer
+from vqa.models.encoders import TOKENIZERS
+from vqa.models.encoders.base import Tokenizer
 from vqa.registry import part_config
 
 
@@ -42,7 +43,9 @@ class AnswerVocab:
         self.index = {answer: i for i, answer in enumerate(self.answers)}
 
     @classmethod
-    def build(cls, answer_lists: Sequence[Sequence[str]], min_count: int = 1, max_size: int | None = None) -> "AnswerVocab":
+    def build(
+        cls, answer_lists: Sequence[Sequence[str]], min_count: int = 1, max_size: int | None = None
+    ) -> AnswerVocab:
         """Keep answers given at least `min_count` times (each human answer counts), most frequent first."""
         counts = Counter(answer for answers in answer_lists for answer in answers)
         kept = sorted((a for a, c in counts.items() if c >= min_count), key=lambda a: (-counts[a], a))
@@ -65,9 +68,7 @@ class AnswerVocab:
         rows: list[list[tuple[int, float]]] = []
         for answers in answer_lists:
             counts = Counter(answers)
-            rows.append(
-                [(self.index[a], soft_score(n, len(answers))) for a, n in counts.items() if a in self.index]
-            )
+            rows.append([(self.index[a], soft_score(n, len(answers))) for a, n in counts.items() if a in self.index])
         width = max((len(row) for row in rows), default=1) or 1
         ids = torch.zeros(len(rows), width, dtype=torch.long)
         scores = torch.zeros(len(rows), width)
@@ -109,7 +110,7 @@ class Vocabulary:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Vocabulary":
+    def from_dict(cls, data: dict[str, Any]) -> Vocabulary:
         """Rebuild from `to_dict()` output (only registered tokenizers; nothing is imported by path)."""
         try:
             spec = data["tokenizer"]

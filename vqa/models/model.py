@@ -1,0 +1,146 @@
+"""VQAModel: image encoder + text encoder + fusion + answer head, composed from parts given to it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from fusion import FUSIONS
+from fusion.base import Fusion
+from vqa.models.encoders import IMAGE_ENCODERS, TEXT_ENCODERS
+from vqa.models.encoders.base import ImageEncoder, TextEncoder
+from vqa.registry import part_config
+
+
+class AnswerHead(nn.Sequential):
+    """MLP from the joint vector [B, in_dim] to answer logits [B, num_answers].
+
+    `hidden_dim=0` makes it one linear layer (after dropout): decision-level fusions such as `late_score` need
+    a linear head so that the logits stay a sum of per-modality scores.
+    """
+
+    def __init__(self, in_dim: int, num_answers: int, hidden_dim: int = 1024, dropout: float = 0.2) -> None:
+        if hidden_dim <= 0:
+            super().__init__(nn.Dropout(dropout), nn.Linear(in_dim, num_answers))
+            return
+        super().__init__(
+            nn.Linear(in_dim, hidden_dim),
+            nn.GELU(),
+            nn.LayerNorm(hidden_dim),
+            nn.Dropout(dropout),
+            nn.Linear(hidden_dim, num_answers),
+        )
+
+
+def images_to_unit_float(images: Tensor) -> Tensor:
+    """uint8 [B,3,H,W] -> float in [0, 1]; float input is taken as already scaled. Runs on the device."""
+    if images.dtype == torch.uint8:
+        return images.float().div_(255.0)
+    return images.float()
+
+
+class VQAModel(nn.Module):
+    """The whole network, as a plain module.
+
+    Args:
+        image_encoder: gives image tokens [B, Ni, Di].
+        text_encoder: gives question tokens [B, Nt, Dt].
+        fusion: built for (image_encoder.out_dim, text_encoder.out_dim).
+        num_answers: size of the answer vocabulary.
+        head_hidden: hidden width of the answer head (0 = a single linear layer).
+        head_dropout: dropout in the answer head.
+    """
+
+    def __init__(
+        self,
+        image_encoder: ImageEncoder,
+        text_encoder: TextEncoder,
+        fusion: Fusion,
+        num_answers: int,
+        head_hidden: int = 1024,
+        head_dropout: float = 0.2,
+    ) -> None:
+        super().__init__()
+        if (fusion.img_dim, fusion.txt_dim) != (image_encoder.out_dim, text_encoder.out_dim):
+            raise ValueError(
+                f"fusion {fusion.name!r} was built for widths ({fusion.img_dim}, {fusion.txt_dim}) but the encoders "
+                f"give ({image_encoder.out_dim}, {text_encoder.out_dim})"
+            )
+        self.image_encoder = image_encoder
+        self.text_encoder = text_encoder
+        self.fusion = fusion
+        self.head = AnswerHead(fusion.out_dim, num_answers, head_hidden, head_dropout)
+        self.num_answers = num_answers
+        self.head_hidden = head_hidden
+        self.head_dropout = head_dropout
+
+    def encode_images(self, images: Tensor) -> tuple[Tensor, Tensor]:
+        """images [Bi,3,H,W] (uint8 or float in [0, 1]) -> tokens [Bi,Ni,Di], mask [Bi,Ni].
+
+        For an encoder that `takes_features`, `images` are pre-extracted features [Bi,Ni,D] and go in as they are.
+        """
+        if self.image_encoder.takes_features:
+            return self.image_encoder(images)
+        # channels_last: the memory layout cuDNN / oneDNN convolutions run fastest in (bf16 tensor cores).
+        images = images_to_unit_float(images).contiguous(memory_format=torch.channels_last)
+        return self.image_encoder(images)
+
+    def forward(
+        self, images: Tensor, token_ids: Tensor, token_mask: Tensor, image_index: Tensor | None = None
+    ) -> Tensor:
+        """Answer logits.
+
+        Args:
+            images: [Bi, 3, H, W] uint8 or float in [0, 1] (or features [Bi, Ni, D], see `encode_images`).
+            token_ids: [B, Nt] question token ids.
+            token_mask: [B, Nt] bool, True = real token.
+            image_index: [B] which image each question is about (default: question i <-> image i).
+
+        Returns:
+            logits [B, num_answers].
+        """
+        img, img_mask = self.encode_images(images)  # (Bi, Ni, Di)
+        return self.answer(img, img_mask, token_ids, token_mask, image_index)
+
+    def answer(
+        self, img: Tensor, img_mask: Tensor, token_ids: Tensor, token_mask: Tensor, image_index: Tensor | None = None
+    ) -> Tensor:
+        """Answer logits [B, num_answers] from already encoded images, so each image is encoded only once.
+
+        Args:
+            img: image tokens [Bi, Ni, Di] (from the image encoder, or float16 from the feature cache).
+            img_mask: [Bi, Ni] bool.
+            token_ids: [B, Nt] question token ids.
+            token_mask: [B, Nt] bool.
+            image_index: [B] which image each question is about (default: question i <-> image i).
+        """
+        if image_index is not None:
+            img, img_mask = img[image_index], img_mask[image_index]  # (B, Ni, Di)
+        if img.dtype == torch.float16:  # cached tokens are stored in half precision
+            img = img.float()
+        txt, txt_mask = self.text_encoder(token_ids, token_mask)  # (B, Nt, Dt)
+        return self.head(self.fusion(img, img_mask, txt, txt_mask))
+
+    def config(self) -> dict[str, Any]:
+        """JSON recipe that `VQAModel.from_config` rebuilds this architecture from."""
+        return {
+            "image_encoder": part_config(self.image_encoder),
+            "text_encoder": part_config(self.text_encoder),
+            "fusion": part_config(self.fusion),
+            "num_answers": self.num_answers,
+            "head_hidden": self.head_hidden,
+            "head_dropout": self.head_dropout,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> VQAModel:
+        """Rebuild from `config()` output; only registered parts can be named, nothing is imported by path."""
+        try:
+            image = IMAGE_ENCODERS.create(config["image_encoder"]["name"], **config["image_encoder"]["init_args"])
+            text = TEXT_ENCODERS.create(config["text_encoder"]["name"], **config["text_encoder"]["init_args"])
+            fusion = FUSIONS.create(config["fusion"]["name"], **config["fusion"]["init_args"])
+            return cls(image, text, fusion, config["num_answers"], config["head_hidden"], config["head_dropout"])
+        except (KeyError, TypeError) as error:
+            raise ValueError(f"malformed model config: missing or invalid field {error}") from error
