@@ -17,6 +17,7 @@ from fusion.early import EarlyConcatFusion, EarlyFusion
 from fusion.film import FiLMFusion
 from fusion.guided_attention import GuidedAttentionFusion
 from fusion.late import LateConcatFusion, LateFusion, LateProductFusion, LateScoreFusion, LateSumFusion
+from fusion.relation_network import RelationNetworkFusion
 
 
 def create_fusion(name: str, img_dim: int, txt_dim: int, **kwargs: Any) -> Fusion:
@@ -47,6 +48,7 @@ __all__ = [
     "BlockFusion",
     "GuidedAttentionFusion",
     "FiLMFusion",
+    "RelationNetworkFusion",
     "create_fusion",
     "list_fusions",
     "register_fusion",

@@ -97,11 +97,13 @@ def test_scenes_respect_layout_rules():
 
 
 def test_generation_is_seeded_and_balanced():
-    images, questions = generate(40, 10, 48, 3, 6, 2, FAMILIES, seed=3)
-    again_images, again = generate(40, 10, 48, 3, 6, 2, FAMILIES, seed=3)
-    other_images, _ = generate(40, 10, 48, 3, 6, 2, FAMILIES, seed=4)
-    assert np.array_equal(images, again_images) and questions == again
-    assert not np.array_equal(images, other_images)
+    data = generate(40, 10, 48, 3, 6, 2, FAMILIES, seed=3)
+    again = generate(40, 10, 48, 3, 6, 2, FAMILIES, seed=3)
+    other = generate(40, 10, 48, 3, 6, 2, FAMILIES, seed=4)
+    images, questions = data.images, data.questions
+    assert np.array_equal(images, again.images) and questions == again.questions
+    assert np.array_equal(data.objects, again.objects) and np.array_equal(data.object_mask, again.object_mask)
+    assert not np.array_equal(images, other.images)
     assert images.shape == (40, 48, 48, 3) and len(questions) == 400
     yes_no = [q["answer"] for q in questions if q["family"] in ("exist", "compare_integer", "compare_attribute")]
     assert 0.35 < yes_no.count("yes") / len(yes_no) < 0.65
@@ -111,7 +113,7 @@ def test_generation_is_seeded_and_balanced():
 
 
 def test_families_and_hops_are_configurable():
-    _, questions = generate(10, 6, 48, 3, 5, 0, ("count", "exist"), seed=0)
+    questions = generate(10, 6, 48, 3, 5, 0, ("count", "exist"), seed=0).questions
     assert {q["family"] for q in questions} == {"count", "exist"}
     assert all(q["hops"] == 0 for q in questions)
     with pytest.raises(ValueError, match="unknown question families"):

@@ -154,7 +154,7 @@ def test_checkpoint_killed_mid_write_keeps_the_previous_one(tmp_path):
 
 def test_generated_dataset_cache_killed_mid_write_is_regenerated(tmp_path):
     source = SortOfClevr(num_images=12, test_images=2, val_images=2, questions_per_family=1, cache_dir=str(tmp_path))
-    killed(source.generate_to_cache, np, "savez", lambda original: half_then_die(original, 0))
+    killed(source.generate_to_cache, np, "savez_compressed", lambda original: half_then_die(original, 0))
     assert not source.cache_file.exists()
     fresh = SortOfClevr(num_images=12, test_images=2, val_images=2, questions_per_family=1, cache_dir=str(tmp_path))
     assert len(fresh.read("train").records) == 8 * 2

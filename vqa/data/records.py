@@ -91,12 +91,18 @@ class InMemoryImages(ImageStore):
 
 
 class InMemoryFeatures(ImageStore):
-    """Pre-extracted image features held as one float tensor [N, Ni, D]."""
+    """Pre-extracted image features held as one float tensor [N, Ni, D], with an optional mask [N, Ni] (True = a
+    real token) for sets whose images have different numbers of tokens (e.g. objects, padded)."""
 
-    def __init__(self, features: Tensor) -> None:
+    def __init__(self, features: Tensor, mask: Tensor | None = None) -> None:
         if not features.is_floating_point() or features.ndim != 3:
             raise ValueError(f"expected float features [N, tokens, dim], got {features.dtype} {tuple(features.shape)}")
+        if mask is not None and (mask.dtype != torch.bool or mask.shape != features.shape[:2]):
+            raise ValueError(f"expected a bool mask {tuple(features.shape[:2])}, got {mask.dtype} {tuple(mask.shape)}")
+        if mask is not None and not mask.any(1).all():
+            raise ValueError("every image needs at least one real token; some mask rows are all False")
         self.features = features
+        self.mask = mask
 
     def __len__(self) -> int:
         return self.features.shape[0]
@@ -105,7 +111,19 @@ class InMemoryFeatures(ImageStore):
         return self.features[indices]
 
     def subset(self, keep: Tensor) -> InMemoryFeatures:
-        return InMemoryFeatures(self.features[keep])
+        return InMemoryFeatures(self.features[keep], None if self.mask is None else self.mask[keep])
+
+    def batch_fields(self, indices: Tensor) -> dict[str, Tensor]:
+        """Features [n, Ni, D], and their mask [n, Ni] when the store has one."""
+        if self.mask is None:
+            return {"images": self.features[indices]}
+        return {"images": self.features[indices], "image_mask": self.mask[indices]}
+
+    def fingerprint(self) -> str:
+        digest = hashlib.sha1(self.features.numpy().tobytes())
+        if self.mask is not None:
+            digest.update(self.mask.numpy().tobytes())
+        return f"features:{len(self)}:{digest.hexdigest()}"
 
     @property
     def image_size(self) -> None:
@@ -144,6 +162,9 @@ class _Subset(ImageStore):
 
     def get(self, indices: Tensor) -> Tensor:
         return self.store.get(self.keep[indices])
+
+    def batch_fields(self, indices: Tensor) -> dict[str, Tensor]:
+        return self.store.batch_fields(self.keep[indices])
 
     @property
     def image_size(self) -> tuple[int, int]:

@@ -76,19 +76,25 @@ class VQAModel(nn.Module):
         self.head_hidden = head_hidden
         self.head_dropout = head_dropout
 
-    def encode_images(self, images: Tensor) -> tuple[Tensor, Tensor]:
+    def encode_images(self, images: Tensor, image_mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """images [Bi,3,H,W] (uint8 or float in [0, 1]) -> tokens [Bi,Ni,Di], mask [Bi,Ni].
 
-        For an encoder that `takes_features`, `images` are pre-extracted features [Bi,Ni,D] and go in as they are.
+        For an encoder that `takes_features`, `images` are pre-extracted features [Bi,Ni,D] and go in as they are,
+        with their mask [Bi,Ni] when the data has one (padded objects or regions).
         """
         if self.image_encoder.takes_features:
-            return self.image_encoder(images)
+            return self.image_encoder(images, image_mask)
         # channels_last: the memory layout cuDNN / oneDNN convolutions run fastest in (bf16 tensor cores).
         images = images_to_unit_float(images).contiguous(memory_format=torch.channels_last)
         return self.image_encoder(images)
 
     def forward(
-        self, images: Tensor, token_ids: Tensor, token_mask: Tensor, image_index: Tensor | None = None
+        self,
+        images: Tensor,
+        token_ids: Tensor,
+        token_mask: Tensor,
+        image_index: Tensor | None = None,
+        image_mask: Tensor | None = None,
     ) -> Tensor:
         """Answer logits.
 
@@ -97,11 +103,12 @@ class VQAModel(nn.Module):
             token_ids: [B, Nt] question token ids.
             token_mask: [B, Nt] bool, True = real token.
             image_index: [B] which image each question is about (default: question i <-> image i).
+            image_mask: [Bi, Ni] bool for features with padding (see `encode_images`).
 
         Returns:
             logits [B, num_answers].
         """
-        img, img_mask = self.encode_images(images)  # (Bi, Ni, Di)
+        img, img_mask = self.encode_images(images, image_mask)  # (Bi, Ni, Di)
         return self.answer(img, img_mask, token_ids, token_mask, image_index)
 
     def answer(

@@ -146,7 +146,9 @@ class VQALitModule(pl.LightningModule):
                 batch["token_mask"],
                 batch["image_index"],
             )
-        return self.model(batch["images"], batch["token_ids"], batch["token_mask"], batch["image_index"])
+        return self.model(
+            batch["images"], batch["token_ids"], batch["token_mask"], batch["image_index"], batch.get("image_mask")
+        )
 
     def compute_loss(self, logits: Tensor, targets: Tensor) -> Tensor:
         """Loss of logits [B, A] against dense soft targets [B, A]."""
@@ -241,7 +243,8 @@ class VQALitModule(pl.LightningModule):
         """Serve cached image tokens instead of pixels when the image encoder is frozen (idempotent)."""
         datamodule = getattr(self.trainer, "datamodule", None)
         encoder = getattr(self.model, "_orig_mod", self.model).image_encoder
-        if self.hparams.cache_image_features and encoder.is_frozen and hasattr(datamodule, "attach_feature_cache"):
+        cacheable = encoder.is_frozen and not encoder.takes_features  # features are already what a cache would hold
+        if self.hparams.cache_image_features and cacheable and hasattr(datamodule, "attach_feature_cache"):
             datamodule.attach_feature_cache(encoder, self.device)
 
     def on_fit_start(self) -> None:

@@ -17,21 +17,15 @@ Generated from a seed, never downloaded, cached under `data/clevr_like/` (writte
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
 from dataclasses import dataclass
-from functools import cached_property
-from pathlib import Path
 
 import numpy as np
-import torch
 
-from vqa.data.bad_samples import BadSamples
-from vqa.data.generators.scenes import ATTRIBUTES, SceneObject, render, sample_scene
-from vqa.data.records import InMemoryImages, VQARecord, VQASplit, split_generated
-from vqa.data.sources.base import DATASETS, VQASource
-from vqa.io import atomic_path
+from vqa.data.generators.base import Generated, GeneratedSource, ImageInput
+from vqa.data.generators.scenes import ATTRIBUTES, OBJECT_FEATURES, SceneObject, object_features, render, sample_scene
+from vqa.data.records import VQARecord
+from vqa.data.sources.base import DATASETS
 
 FAMILIES = ("exist", "count", "compare_integer", "query_attribute", "compare_attribute")
 RELATIONS = {"left": "left of", "right": "right of", "above": "above", "below": "below"}
@@ -298,14 +292,19 @@ def generate(
     max_hops: int,
     families: tuple[str, ...],
     seed: int,
-) -> tuple[np.ndarray, list[dict]]:
-    """Images uint8 [N, S, S, 3] and question dicts (image, question, answer, family, subtype, hops, program)."""
+) -> Generated:
+    """Images uint8 [N, S, S, 3], object features [N, max_objects, OBJECT_FEATURES] with their mask, and question
+    dicts (image, question, answer, family, subtype, hops, program)."""
     rng = np.random.default_rng(seed)
     images = np.empty((num_images, image_size, image_size, 3), dtype=np.uint8)
+    objects = np.zeros((num_images, max_objects, OBJECT_FEATURES), dtype=np.float32)
+    object_mask = np.zeros((num_images, max_objects), dtype=bool)
     questions: list[dict] = []
     for index in range(num_images):
         scene = sample_scene(rng, image_size, min_objects, max_objects)
         images[index] = render(scene, image_size)
+        objects[index, : len(scene)] = object_features(scene, image_size)
+        object_mask[index, : len(scene)] = True
         made = 0
         while made < questions_per_image:
             family = families[int(rng.integers(len(families)))]
@@ -313,16 +312,18 @@ def generate(
             if entry is not None:
                 questions.append({"image": index, **entry})
                 made += 1
-    return images, questions
+    return Generated(images, objects, object_mask, questions)
 
 
 @DATASETS.register("clevr_like")
-class ClevrLike(VQASource):
+class ClevrLike(GeneratedSource):
     """CLEVR-style 2-D scenes with exist / count / compare_integer / query_attribute / compare_attribute
     questions over chains of spatial relations; generated from a seed and cached.
 
     The last `test_images` images form the test split; `val_images` are carved from the rest by image.
-    Breakdown types per record: family, subtype (e.g. query_color, compare_fewer) and hops.
+    Breakdown types per record: family, subtype (e.g. query_color, compare_fewer) and hops. With
+    `input="objects"` each image is its objects' state descriptions [max_objects, 17] (one-hot size, colour,
+    material, shape; x and y in [0, 1]), padded and masked, instead of pixels.
 
     Args:
         num_images: images generated in all.
@@ -336,7 +337,11 @@ class ClevrLike(VQASource):
         families: the question families to generate (default: all five).
         seed: generator seed; the same settings always give the same dataset.
         cache_dir: where the generated dataset is cached.
+        input: "pixels" (rendered images) or "objects" (state descriptions, for the `features` image encoder).
     """
+
+    title = "the CLEVR-style set"
+    version = "v3"  # v3: the cache also holds the object features
 
     def __init__(
         self,
@@ -351,9 +356,9 @@ class ClevrLike(VQASource):
         families: tuple[str, ...] = FAMILIES,
         seed: int = 0,
         cache_dir: str = "data/clevr_like",
+        input: ImageInput = "pixels",
     ) -> None:
-        if not 0 < test_images < num_images:
-            raise ValueError(f"test_images={test_images} must be between 1 and num_images-1={num_images - 1}")
+        super().__init__(num_images, test_images, val_images, seed, cache_dir, input)
         if not 2 <= min_objects <= max_objects:
             raise ValueError(f"need 2 <= min_objects <= max_objects, got {min_objects} and {max_objects}")
         unknown = [f for f in families if f not in GENERATORS]
@@ -363,76 +368,40 @@ class ClevrLike(VQASource):
             raise ValueError(f"max_hops must be >= 0, got {max_hops}")
         if image_size < 24:
             raise ValueError(f"image_size must be at least 24 pixels, got {image_size}")
-        self.num_images = num_images
-        self.test_images = test_images
-        self.val_images = val_images
         self.questions_per_image = questions_per_image
         self.image_size = image_size
         self.min_objects = min_objects
         self.max_objects = max_objects
         self.max_hops = max_hops
         self.families = tuple(families)
-        self.seed = seed
-        self.cache_dir = Path(cache_dir)
 
-    @property
-    def cache_file(self) -> Path:
-        """The cache file for these settings (the name hashes every setting that changes the data)."""
-        settings = [
-            self.num_images,
+    def settings(self) -> list:
+        return [
             self.questions_per_image,
             self.image_size,
             self.min_objects,
             self.max_objects,
             self.max_hops,
             list(self.families),
+        ]
+
+    def generate(self) -> Generated:
+        return generate(
+            self.num_images,
+            self.questions_per_image,
+            self.image_size,
+            self.min_objects,
+            self.max_objects,
+            self.max_hops,
+            self.families,
             self.seed,
-            "v2",
-        ]
-        digest = hashlib.sha1(json.dumps(settings).encode()).hexdigest()[:12]
-        return self.cache_dir / f"clevr_like_{digest}.npz"
+        )
 
-    def generate_to_cache(self) -> Path:
-        """Generate the dataset unless its cache file exists; returns the cache path."""
-        if not self.cache_file.exists():
-            images, questions = generate(
-                self.num_images,
-                self.questions_per_image,
-                self.image_size,
-                self.min_objects,
-                self.max_objects,
-                self.max_hops,
-                self.families,
-                self.seed,
-            )
-            with atomic_path(self.cache_file) as tmp:
-                with open(tmp, "wb") as handle:  # a file handle keeps numpy from appending ".npz"
-                    np.savez_compressed(handle, images=images, questions=np.array(json.dumps(questions)))
-        return self.cache_file
-
-    @cached_property
-    def _all(self) -> VQASplit:
-        with np.load(self.generate_to_cache()) as cached:
-            pixels = torch.from_numpy(cached["images"]).permute(0, 3, 1, 2).contiguous()  # (N, 3, S, S)
-            questions = json.loads(str(cached["questions"]))
-        records = [
-            VQARecord(
-                image=q["image"],
-                question=q["question"],
-                answers=[q["answer"]],
-                types={"family": q["family"], "subtype": q["subtype"], "hops": str(q["hops"])},
-                meta={"question_id": i, "program": q["program"]},
-            )
-            for i, q in enumerate(questions)
-        ]
-        return VQASplit(InMemoryImages(pixels), records)
-
-    @cached_property
-    def _splits(self) -> dict[str, VQASplit]:
-        return split_generated(self._all, self.test_images, self.val_images, self.seed)
-
-    def read(self, split: str, bad: BadSamples | None = None) -> VQASplit:
-        """The split (generated data has no bad entries, so `bad` is unused)."""
-        if split not in self._splits:
-            raise ValueError(f"the CLEVR-style set has splits train, val, test; got {split!r}")
-        return self._splits[split]
+    def record(self, index: int, question: dict) -> VQARecord:
+        return VQARecord(
+            image=question["image"],
+            question=question["question"],
+            answers=[question["answer"]],
+            types={"family": question["family"], "subtype": question["subtype"], "hops": str(question["hops"])},
+            meta={"question_id": index, "program": question["program"]},
+        )

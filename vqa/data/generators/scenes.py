@@ -111,3 +111,20 @@ def render(objects: list[SceneObject], canvas: int) -> np.ndarray:
             shine = mask & np.broadcast_to(rows, mask.shape)
             window[shine] = (0.55 * colour + 0.45 * 255).astype(np.uint8)
     return image
+
+
+# Width of an object's state description: one-hot size, colour, material and shape, then x and y in [0, 1].
+OBJECT_FEATURES = sum(len(values) for values in ATTRIBUTES.values()) + 2
+
+
+def object_features(objects: list[SceneObject], canvas: int) -> np.ndarray:
+    """The scene's state description [n, OBJECT_FEATURES] float32: per object the one-hot of each attribute
+    (in `ATTRIBUTES` order: size, colour, material, shape), then its centre x and y divided by the canvas side."""
+    features = np.zeros((len(objects), OBJECT_FEATURES), dtype=np.float32)
+    for row, obj in enumerate(objects):
+        offset = 0
+        for name, values in ATTRIBUTES.items():
+            features[row, offset + values.index(obj.attribute(name))] = 1.0
+            offset += len(values)
+        features[row, offset:] = (obj.x / canvas, obj.y / canvas)
+    return features

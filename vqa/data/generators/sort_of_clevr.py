@@ -1,24 +1,18 @@
 """Sort-of-CLEVR (Santoro et al. 2017): generated 2-D scenes with relational and non-relational questions.
 
-Generated from a seed, never downloaded, and cached under `data/sort_of_clevr/` (written atomically).
+Generated from a seed, never downloaded, and cached under `data/sort_of_clevr/` (written atomically). Each image
+is available as pixels or as its objects' state descriptions (`input="objects"`).
 Questions are rendered as natural language so that text encoders are exercised; the paper's one-hot encoding
 (colour, family, subtype) is kept in each record's `meta`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from functools import cached_property
-from pathlib import Path
-
 import numpy as np
-import torch
 
-from vqa.data.bad_samples import BadSamples
-from vqa.data.records import InMemoryImages, VQARecord, VQASplit, split_generated
-from vqa.data.sources.base import DATASETS, VQASource
-from vqa.io import atomic_path
+from vqa.data.generators.base import Generated, GeneratedSource, ImageInput
+from vqa.data.records import VQARecord
+from vqa.data.sources.base import DATASETS
 
 COLORS = {
     "red": (255, 0, 0),
@@ -92,16 +86,28 @@ def answer(subtype: str, obj: int, centres: np.ndarray, shapes: np.ndarray) -> s
     raise ValueError(f"unknown Sort-of-CLEVR question subtype {subtype!r}")
 
 
-def generate(num_images: int, questions_per_family: int, seed: int) -> tuple[np.ndarray, list[dict]]:
-    """Generate images uint8 [N, 75, 75, 3] and question dicts (image, family, subtype, color, answer)."""
+def object_features(centres: np.ndarray, shapes: np.ndarray) -> np.ndarray:
+    """The scene's state description [6, 10]: colour one-hot (6), shape one-hot (square, circle), x / 75, y / 75."""
+    features = np.zeros((len(COLORS), len(COLORS) + len(SHAPE_NAMES) + 2), dtype=np.float32)
+    features[:, : len(COLORS)] = np.eye(len(COLORS))  # object i has colour i
+    features[np.arange(len(COLORS)), len(COLORS) + shapes] = 1.0
+    features[:, -2:] = centres / CANVAS
+    return features
+
+
+def generate(num_images: int, questions_per_family: int, seed: int) -> Generated:
+    """Generate images uint8 [N, 75, 75, 3], object features [N, 6, 10] and question dicts (image, family,
+    subtype, color, answer)."""
     rng = np.random.default_rng(seed)
     images = np.empty((num_images, CANVAS, CANVAS, 3), dtype=np.uint8)
+    objects = np.empty((num_images, len(COLORS), len(COLORS) + len(SHAPE_NAMES) + 2), dtype=np.float32)
     questions: list[dict] = []
     families = (("non-relational", list(NON_RELATIONAL)), ("relational", list(RELATIONAL)))
     for index in range(num_images):
         centres = place_objects(rng)
         shapes = rng.integers(0, 2, size=len(COLORS))
         images[index] = render(centres, shapes)
+        objects[index] = object_features(centres, shapes)
         for family, subtypes in families:
             for _ in range(questions_per_family):
                 obj = int(rng.integers(len(COLORS)))
@@ -115,14 +121,16 @@ def generate(num_images: int, questions_per_family: int, seed: int) -> tuple[np.
                         "answer": answer(subtype, obj, centres, shapes),
                     }
                 )
-    return images, questions
+    return Generated(images, objects, np.ones(objects.shape[:2], dtype=bool), questions)
 
 
 @DATASETS.register("sort_of_clevr")
-class SortOfClevr(VQASource):
+class SortOfClevr(GeneratedSource):
     """Sort-of-CLEVR with natural-language questions; the paper's sizes by default.
 
-    The last `test_images` images form the test split; `val_images` are carved from the rest by image.
+    The last `test_images` images form the test split; `val_images` are carved from the rest by image. With
+    `input="objects"` each image is its six objects' state descriptions [6, 10] (colour one-hot, shape one-hot,
+    x and y in [0, 1]) instead of pixels.
 
     Args:
         num_images: images generated in all (paper: 10,000).
@@ -131,7 +139,11 @@ class SortOfClevr(VQASource):
         questions_per_family: questions per image in each family (paper: 10 relational + 10 non-relational).
         seed: generator seed; the same settings always give the same dataset.
         cache_dir: where the generated dataset is cached.
+        input: "pixels" (75x75 images) or "objects" (state descriptions, for the `features` image encoder).
     """
+
+    title = "Sort-of-CLEVR"
+    version = "v2"  # v2: the cache also holds the object features
 
     def __init__(
         self,
@@ -141,56 +153,23 @@ class SortOfClevr(VQASource):
         questions_per_family: int = 10,
         seed: int = 0,
         cache_dir: str = "data/sort_of_clevr",
+        input: ImageInput = "pixels",
     ) -> None:
-        if not 0 < test_images < num_images:
-            raise ValueError(f"test_images={test_images} must be between 1 and num_images-1={num_images - 1}")
-        self.num_images = num_images
-        self.test_images = test_images
-        self.val_images = val_images
+        super().__init__(num_images, test_images, val_images, seed, cache_dir, input)
         self.questions_per_family = questions_per_family
-        self.seed = seed
-        self.cache_dir = Path(cache_dir)
 
-    @property
-    def cache_file(self) -> Path:
-        """The cache file for these settings (the name hashes every setting that changes the data)."""
-        key = json.dumps([self.num_images, self.questions_per_family, self.seed, "v1"])
-        return self.cache_dir / f"sort_of_clevr_{hashlib.sha1(key.encode()).hexdigest()[:12]}.npz"
+    def settings(self) -> list:
+        return [self.questions_per_family]
 
-    def generate_to_cache(self) -> Path:
-        """Generate the dataset unless its cache file exists; returns the cache path."""
-        if not self.cache_file.exists():
-            images, questions = generate(self.num_images, self.questions_per_family, self.seed)
-            with atomic_path(self.cache_file) as tmp:
-                with open(tmp, "wb") as handle:  # a file handle keeps numpy from appending ".npz"
-                    np.savez(handle, images=images, questions=np.array(json.dumps(questions)))
-        return self.cache_file
+    def generate(self) -> Generated:
+        return generate(self.num_images, self.questions_per_family, self.seed)
 
-    @cached_property
-    def _all(self) -> VQASplit:
-        with np.load(self.generate_to_cache()) as cached:
-            pixels = torch.from_numpy(cached["images"]).permute(0, 3, 1, 2).contiguous()  # (N, 3, 75, 75)
-            questions = json.loads(str(cached["questions"]))
-        records = []
-        for i, q in enumerate(questions):
-            template = {**NON_RELATIONAL, **RELATIONAL}[q["subtype"]]
-            records.append(
-                VQARecord(
-                    image=q["image"],
-                    question=template.format(color=q["color"]),
-                    answers=[q["answer"]],
-                    types={"family": q["family"], "type": q["subtype"]},
-                    meta={"question_id": i, "color": q["color"]},
-                )
-            )
-        return VQASplit(InMemoryImages(pixels), records)
-
-    @cached_property
-    def _splits(self) -> dict[str, VQASplit]:
-        return split_generated(self._all, self.test_images, self.val_images, self.seed)
-
-    def read(self, split: str, bad: BadSamples | None = None) -> VQASplit:
-        """The split (generated data has no bad entries, so `bad` is unused)."""
-        if split not in self._splits:
-            raise ValueError(f"Sort-of-CLEVR has splits train, val, test; got {split!r}")
-        return self._splits[split]
+    def record(self, index: int, question: dict) -> VQARecord:
+        template = {**NON_RELATIONAL, **RELATIONAL}[question["subtype"]]
+        return VQARecord(
+            image=question["image"],
+            question=template.format(color=question["color"]),
+            answers=[question["answer"]],
+            types={"family": question["family"], "type": question["subtype"]},
+            meta={"question_id": index, "color": question["color"]},
+        )

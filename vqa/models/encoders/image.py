@@ -23,6 +23,15 @@ def grid_positions(height: int, width: int, dim: int, device: torch.device) -> T
     return torch.cat([row_code, col_code], dim=-1).reshape(height * width, dim)
 
 
+def coordinate_channels(images: Tensor) -> Tensor:
+    """Two channels [B, 2, H, W] of each pixel's x and y, from -1 (left / top) to 1 (right / bottom)."""
+    b, _, height, width = images.shape
+    ys = torch.linspace(-1.0, 1.0, height, device=images.device, dtype=images.dtype)
+    xs = torch.linspace(-1.0, 1.0, width, device=images.device, dtype=images.dtype)
+    grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"))  # (2, H, W): x then y
+    return grid.unsqueeze(0).expand(b, -1, -1, -1).contiguous(memory_format=torch.channels_last)
+
+
 @IMAGE_ENCODERS.register("conv_grid")
 class ConvGridEncoder(ImageEncoder):
     """A small CNN whose last feature map becomes a grid of tokens with 2-D position codes.
@@ -35,6 +44,9 @@ class ConvGridEncoder(ImageEncoder):
         channels: output channels of each stage.
         strides: stride of each stage (same length as `channels`; default 2 everywhere).
         position_codes: add 2-D sine/cosine position codes to the tokens.
+        coord_channels: append two input channels holding each pixel's x and y in [-1, 1] (CoordConv, Liu et al.
+            2018), so the convolutions can locate objects more finely than the grid cell they fall in: "is it on
+            the left?" for an object in the middle column of a 5x5 grid depends on where inside the cell it is.
         mean: per-channel mean used to normalize [0, 1] input.
         std: per-channel standard deviation used to normalize [0, 1] input.
     """
@@ -45,6 +57,7 @@ class ConvGridEncoder(ImageEncoder):
         channels: tuple[int, ...] = (32, 64, 128, 128),
         strides: tuple[int, ...] | None = None,
         position_codes: bool = True,
+        coord_channels: bool = False,
         mean: tuple[float, float, float] = (0.5, 0.5, 0.5),
         std: tuple[float, float, float] = (0.25, 0.25, 0.25),
     ) -> None:
@@ -53,7 +66,7 @@ class ConvGridEncoder(ImageEncoder):
         if len(strides) != len(channels):
             raise ValueError(f"strides {strides} and channels {channels} must have the same length")
         layers: list[nn.Module] = []
-        in_channels = 3
+        in_channels = 5 if coord_channels else 3
         for width, stride in zip(channels, strides):
             layers += [
                 nn.Conv2d(in_channels, width, 3, stride=stride, padding=1, bias=False),
@@ -65,6 +78,7 @@ class ConvGridEncoder(ImageEncoder):
         self.features = nn.Sequential(*layers)
         self.strides = tuple(strides)
         self.position_codes = position_codes
+        self.coord_channels = coord_channels
         self.out_dim = out_dim
 
     def grid_shape(self, image_size: tuple[int, int]) -> tuple[int, int]:
@@ -77,7 +91,10 @@ class ConvGridEncoder(ImageEncoder):
 
     def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
         """images [B,3,H,W] in [0, 1] -> tokens [B, h*w, out_dim], mask [B, h*w] (all True)."""
-        fmap = self.features(self.normalize(images))  # (B, D, h, w)
+        pixels = self.normalize(images)
+        if self.coord_channels:
+            pixels = torch.cat([pixels, coordinate_channels(pixels)], dim=1)  # (B, 5, H, W)
+        fmap = self.features(pixels)  # (B, D, h, w)
         b, d, h, w = fmap.shape
         tokens = fmap.flatten(2).transpose(1, 2)  # (B, h*w, D)
         if self.position_codes:
