@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -150,13 +149,3 @@ class AttentionPool(nn.Module):
         weights = scores.masked_fill(~mask[:, None, :], float("-inf")).softmax(dim=-1)
         pooled = weights @ tokens  # (B, G, dim)
         return pooled.flatten(1), weights
-
-
-def sinusoidal_positions(length: int, dim: int, device: torch.device | None = None) -> Tensor:
-    """Fixed sine/cosine encodings [length, dim] (dim must be even)."""
-    position = torch.arange(length, device=device, dtype=torch.float32)[:, None]
-    frequency = torch.exp(torch.arange(0, dim, 2, device=device, dtype=torch.float32) * (-math.log(10000.0) / dim))
-    table = torch.zeros(length, dim, device=device)
-    table[:, 0::2] = torch.sin(position * frequency)
-    table[:, 1::2] = torch.cos(position * frequency)
-    return table

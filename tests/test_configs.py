@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vqa.cli import VQACLI
 from vqa.data.datamodule import VQADataModule
+from vqa.training.cli import VQACLI
 from vqa.training.module import VQALitModule
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -62,3 +62,18 @@ def test_benchmark_suites_parse_and_name_existing_configs(suite):
         encoders,
     )
     assert cells
+
+
+@pytest.mark.parametrize("base", BASES, ids=lambda p: p.name)
+def test_base_config_holds_data_and_model_not_the_trainer_defaults(base):
+    """Checkpoints, plugins and the logger are defaults of the `vqa` command (vqa/training/defaults.py): a base
+    config that repeated them would hide which settings really differ per dataset."""
+    lines = base.read_text().splitlines()
+    assert len(lines) <= 40, f"{base.name}: {len(lines)} lines"
+    trainer = yaml.safe_load(base.read_text()).get("trainer", {})
+    assert not {"callbacks", "plugins", "logger"} & set(trainer), f"{base.name} sets {sorted(trainer)}"
+
+
+def test_a_base_config_can_set_the_step_checkpoint_interval():
+    config = parse(CONFIGS / "easy_vqa.yaml", CONFIGS / "fusion" / "late.yaml")
+    assert config.checkpoints.every_n_train_steps == 50 and config.checkpoints.best and config.checkpoints.atomic

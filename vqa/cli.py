@@ -1,104 +1,100 @@
-"""The `vqa` command: LightningCLI subcommands (fit, validate, test, predict) plus the toolkit's own.
+"""The `vqa` command: one dispatcher for every command, Lightning's (fit, validate, test, predict) and the toolkit's.
 
-vqa fit -c configs/easy_vqa.yaml -c configs/fusion/cross_attention.yaml
-vqa fit -c configs/easy_vqa.yaml -c configs/fusion/cross_attention.yaml --ckpt_path last   # resume after a kill
-vqa test -c configs/easy_vqa.yaml -c configs/fusion/cross_attention.yaml --ckpt_path best
-vqa export runs/easy_vqa/.../checkpoints/last.ckpt models/easy_vqa
-vqa ask --model models/easy_vqa --image shape.png --question "What color is the shape?" --top-k 3
+    vqa --help                                                   # every command, one line each
+    vqa fit -c configs/easy_vqa.yaml -c configs/fusion/cross_attention.yaml
+    vqa fit -c configs/easy_vqa.yaml -c configs/fusion/cross_attention.yaml --ckpt_path last   # resume after a kill
+    vqa test -c configs/easy_vqa.yaml -c configs/fusion/cross_attention.yaml --ckpt_path best
+    vqa export runs/easy_vqa/.../checkpoints/last.ckpt models/easy_vqa
+    vqa ask --model models/easy_vqa --image shape.png --question "What color is the shape?" --top-k 3
+
+This module imports no command's code until that command runs: `vqa --help` answers at once, and a command that
+needs no Lightning (`vqa ask`, `vqa export`) does not get it from here.
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib
-import inspect
 import sys
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
 
-from lightning.pytorch.cli import LightningCLI
 
-from vqa.data.datamodule import VQADataModule
-from vqa.errors import VQAError
-from vqa.training import checkpoints
-from vqa.training.callbacks import PredictionWriter
-from vqa.training.module import VQALitModule
+@dataclass(frozen=True)
+class Command:
+    """One `vqa` command.
 
-# Toolkit subcommands beside Lightning's: name -> "module:function" taking the remaining arguments.
-COMMANDS: dict[str, str] = {
-    "benchmark": "vqa.benchmarks.grid:main",
-    "bench": "vqa.benchmarks.speed:main",
-    "data": "vqa.data.cli:main",
-    "export": "vqa.inference.export:main",
-    "ask": "vqa.inference.ask:main",
+    Args:
+        summary: its one-line description (`vqa --help`; also `vqa <command> --help` for Lightning's commands).
+        entry: "module:function" called with the arguments after the command's name; None for Lightning's
+            commands, which `vqa.training.cli.build_cli` parses whole.
+    """
+
+    summary: str
+    entry: str | None = None
+
+
+# Every command of `vqa`, in the order `vqa --help` lists them.
+COMMANDS: dict[str, Command] = {
+    "fit": Command("train a model from config files; --ckpt_path last resumes"),
+    "validate": Command("score a checkpoint on the validation split"),
+    "test": Command("score a checkpoint on the test split (--ckpt_path best)"),
+    "predict": Command("write a checkpoint's answers to the test questions (JSON lines)"),
+    "benchmark": Command("train and test a grid of fusion variants: tables and plots", "vqa.benchmarks.grid:main"),
+    "speed": Command("time training and inference of a configured model", "vqa.benchmarks.speed:main"),
+    "data": Command("generate synthetic sets, dataset statistics, results files", "vqa.data.cli:main"),
+    "export": Command("turn a training checkpoint into a model bundle", "vqa.inference.export:main"),
+    "ask": Command("answer questions about an image with a trained model", "vqa.inference.ask:main"),
 }
 
 
-class VQACLI(LightningCLI):
-    """LightningCLI with the vocabulary linked from the data into the model, and checkpoints that are found
-    (`--ckpt_path last` / `best` across runs), checked against the configured model and loaded with
-    `weights_only=True` (see `vqa.training.checkpoints`)."""
-
-    def add_arguments_to_parser(self, parser) -> None:
-        parser.link_arguments("data.vocab_dict", "model.vocab", apply_on="instantiate")
-        parser.add_lightning_class_args(PredictionWriter, "predictions")
-
-    def _parse_ckpt_path(self) -> None:
-        """Lightning reads the hyper-parameters of a `--ckpt_path` file here, before anything else: check first that
-        the file loads safely, so that a bad file gets a one-line error instead of an unpickling traceback."""
-        subcommand = self.config.get("subcommand")
-        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
-        if ckpt_path and ckpt_path not in checkpoints.SPECIAL:
-            checkpoints.read_checkpoint_header(ckpt_path)
-        super()._parse_ckpt_path()
-
-    def _run_stage(self, stage: str, **kwargs: Any) -> Any:
-        method = getattr(self.trainer, stage)
-        kwargs["ckpt_path"] = checkpoints.resolve(kwargs.get("ckpt_path"), self.trainer, kwargs["model"], stage)
-        if kwargs.get("weights_only") is None and "weights_only" in inspect.signature(method).parameters:
-            kwargs["weights_only"] = True  # checkpoints hold tensors and plain data only: never unpickle code
-        return method(**kwargs)
-
-    def fit(self, **kwargs: Any) -> Any:
-        return self._run_stage("fit", **kwargs)
-
-    def validate(self, **kwargs: Any) -> Any:
-        return self._run_stage("validate", **kwargs)
-
-    def test(self, **kwargs: Any) -> Any:
-        return self._run_stage("test", **kwargs)
-
-    def predict(self, **kwargs: Any) -> Any:
-        return self._run_stage("predict", **kwargs)
-
-
-def build_cli(args: Sequence[str] | None = None, run: bool = True, **kwargs: Any) -> VQACLI:
-    """Parse `args` and build (and with `run`, execute) the Lightning CLI."""
-    return VQACLI(
-        VQALitModule,
-        VQADataModule,
-        args=None if args is None else list(args),
-        run=run,
-        seed_everything_default=0,
-        save_config_kwargs={"overwrite": True},
-        **kwargs,
+def parser() -> argparse.ArgumentParser:
+    """The top-level parser: `vqa --help` lists every command of COMMANDS with its summary."""
+    width = max(map(len, COMMANDS))
+    listing = "\n".join(f"  {name:<{width}}  {command.summary}" for name, command in COMMANDS.items())
+    top = argparse.ArgumentParser(
+        prog="vqa",
+        usage="vqa <command> [options]",
+        description="Train, compare and use VQA models with interchangeable fusion modules.",
+        epilog=f"commands:\n{listing}\n\n`vqa <command> --help` gives a command's own options. Flags are spelled "
+        "with hyphens (--top-k);\nthose that name a config key keep its spelling (--ckpt_path, --trainer.max_epochs).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    top.add_argument("command", choices=COMMANDS, metavar="<command>", help="one of the commands below")
+    return top
 
 
 def main(args: Sequence[str] | None = None) -> None:
-    """Entry point of the `vqa` console script."""
+    """Entry point of the `vqa` console script; `args` replaces the command line (tests, scripts)."""
     argv = list(sys.argv[1:] if args is None else args)
+    if not argv:
+        parser().print_help()
+        return
+    if argv[0] not in COMMANDS:
+        parser().parse_args(argv[:1])  # prints the help for -h/--help, else names the commands; exits either way
+    from vqa.errors import USER_ERRORS  # not before: it imports torch, which `vqa --help` does not need
+
+    name, rest = argv[0], argv[1:]
     try:
-        if argv and argv[0] in COMMANDS:
-            module_name, function = COMMANDS[argv[0]].split(":")
-            getattr(importlib.import_module(module_name), function)(argv[1:])
+        if COMMANDS[name].entry is None:
+            run_lightning(None if args is None else argv)
         else:
-            build_cli(argv)
-    except VQAError as error:
+            module_name, function = COMMANDS[name].entry.split(":")
+            getattr(importlib.import_module(module_name), function)(rest)
+    except USER_ERRORS as error:
         print(f"error: {user_message(error)}", file=sys.stderr)
         raise SystemExit(2) from None
 
 
-def user_message(error: VQAError) -> str:
+def run_lightning(argv: list[str] | None) -> None:
+    """Lightning's commands: `argv` (None: the command line) starts with fit, validate, test or predict."""
+    from vqa.training.cli import build_cli  # Lightning is imported for its own commands only
+
+    descriptions = {name: {"description": c.summary} for name, c in COMMANDS.items() if c.entry is None}
+    build_cli(argv, parser_kwargs={"prog": "vqa", **descriptions})
+
+
+def user_message(error: Exception) -> str:
     """The error's own message. An error raised in a DataLoader worker comes back with the worker's traceback as
     its message ("Caught ImageLoadError in DataLoader worker process 0. Original Traceback ..."): keep what
     the original error said."""

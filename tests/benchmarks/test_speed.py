@@ -1,4 +1,4 @@
-"""`python -m vqa.benchmarks.speed`: the speed benchmark, the data-pipeline comparison and the loss-curve check."""
+"""`vqa speed`: the speed benchmark, the data-pipeline comparison and the loss-curve check."""
 
 import json
 import shutil
@@ -78,7 +78,7 @@ def test_flops_counted_on_the_meta_device_equal_those_of_a_real_step(tmp_path):
 
 
 def vilt_training_flops_per_sample(layers: int, dim=768, ffn=3072, patches=144, text=40, answers=3129, head=1536):
-    """Hand count (multiply-add = 2 FLOPs) of one training step of configs/bench/vilt_b32.yaml, per question."""
+    """Hand count (multiply-add = 2 FLOPs) of one training step of configs/speed/vilt_b32.yaml, per question."""
     n = 1 + patches + text  # [CLS] + image + question tokens
     patch_embed = 2 * (3 * 32 * 32) * dim * patches
     projections = 2 * dim * dim * (patches + text)
@@ -92,7 +92,7 @@ def test_vilt_config_has_the_size_it_claims():
     cli = build_from_configs(
         [
             "-c",
-            str(CONFIGS / "bench" / "vilt_b32.yaml"),
+            str(CONFIGS / "speed" / "vilt_b32.yaml"),
             "--model.fusion.init_args.num_layers=2",
             "--data.source.init_args.train_images=8",
             "--data.source.init_args.questions_per_image=400",
@@ -111,7 +111,7 @@ def test_mcan_config_costs_what_the_reference_implementation_costs():
     cli = build_from_configs(
         [
             "-c",
-            str(CONFIGS / "bench" / "mcan_small.yaml"),
+            str(CONFIGS / "speed" / "mcan_small.yaml"),
             "--data.source.init_args.train_images=8",
             "--data.source.init_args.questions_per_image=400",
             "--data.source.init_args.num_words=500",

@@ -48,10 +48,10 @@ def clevr_source(root: Path = FIXTURES / "clevr", **kwargs):
 
 
 def jsonl_source(root: Path = FIXTURES / "jsonl", **kwargs):
-    from vqa.data import JSONLDataset
+    from vqa.data import JSONLSource
 
     files = {"train": str(root / "train.jsonl"), "val": str(root / "val.jsonl"), "test": str(root / "test.jsonl")}
-    return JSONLDataset(**{**files, "image_size": SIZE, **kwargs})
+    return JSONLSource(**{**files, "image_size": SIZE, **kwargs})
 
 
 SOURCES = {"vqa_v2": vqa_v2_source, "gqa": gqa_source, "clevr": clevr_source, "jsonl": jsonl_source}

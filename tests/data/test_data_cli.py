@@ -37,7 +37,7 @@ def test_generate_refuses_file_datasets(tmp_path, capsys):
     config = {
         "data": {
             "source": {
-                "class_path": "vqa.data.JSONLDataset",
+                "class_path": "vqa.data.JSONLSource",
                 "init_args": {"train": str(FIXTURES / "jsonl" / "train.jsonl")},
             }
         }
@@ -65,7 +65,7 @@ def vqa_v2_config(tmp_path: Path, root: Path = FIXTURES / "vqa_v2") -> Path:
 
 def test_stats_of_vqa_v2_fixture(tmp_path, capsys):
     out = tmp_path / "stats.json"
-    main(["data", "stats", "-c", str(vqa_v2_config(tmp_path)), "--json", str(out)])
+    main(["data", "stats", "-c", str(vqa_v2_config(tmp_path)), "--json", str(out), "--top-answers", "2"])
     stats = json.loads(out.read_text())
     train, val, test = (stats["splits"][s] for s in ("train", "val", "test"))
     assert (train["questions"], train["images"], val["questions"], val["images"]) == (11, 4, 4, 2)
@@ -75,7 +75,7 @@ def test_stats_of_vqa_v2_fixture(tmp_path, capsys):
     # "red", "2" and "yes" are in the training answers but no answer to "What color is the bike?" is -> 75.
     assert train["coverage"] == 100.0 and val["coverage"] == 75.0
     assert train["types"]["answer_type/number"] == 2 and val["types"]["question_type/what color is the"] == 2
-    assert train["top_answers"][0]["answer"] == "yes"
+    assert train["top_answers"][0]["answer"] == "yes" and len(train["top_answers"]) == 2
     text = capsys.readouterr().out
     assert "coverage %" in text and "answer_type/yes/no" in text
 

@@ -122,10 +122,9 @@ def test_max_pool_share_by_hand():
     torch.testing.assert_close(share, torch.tensor([[0.75, 0.25, 0.0]]))  # token 0 wins channels 1, 2, 3
 
 
-@pytest.mark.filterwarnings("ignore:LightningCLI's args parameter")
 @pytest.mark.parametrize("name", list_fusions())
 def test_each_fusion_has_a_config_that_the_cli_parses(name):
-    from vqa.cli import build_cli
+    from vqa.training.cli import build_cli
 
     path = REPO / "configs" / "fusion" / f"{name}.yaml"
     assert path.exists(), f"add configs/fusion/{name}.yaml"

@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from vqa.cli import build_cli
 from vqa.data.datamodule import VQADataModule
+from vqa.training.cli import build_cli
 from vqa.training.module import VQALitModule
 
 TINY_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "tiny_sort_of_clevr.yaml"

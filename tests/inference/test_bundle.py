@@ -25,6 +25,7 @@ from vqa.inference.bundle import (
 )
 from vqa.models.encoders import ConvGridEncoder, GRUTextEncoder
 from vqa.models.model import VQAModel
+from vqa.training.checkpoint_file import CheckpointError
 
 
 def test_checkpoint_holds_plain_data_and_the_training_image_size(trained):
@@ -166,7 +167,7 @@ def test_unreadable_or_foreign_model_files_give_clear_errors(trained, bundle_dir
     with pytest.raises(BundleError, match="model not found"):
         read_model(tmp_path / "missing.ckpt")
     image = trained.image_files[0]
-    with pytest.raises(BundleError, match="is not a PyTorch checkpoint"):
+    with pytest.raises(CheckpointError, match="is not a PyTorch checkpoint"):
         read_model(image)
     plain = tmp_path / "plain.ckpt"
     torch.save({"state_dict": {}}, plain)
@@ -174,7 +175,7 @@ def test_unreadable_or_foreign_model_files_give_clear_errors(trained, bundle_dir
         read_model(plain)
     unsafe = tmp_path / "unsafe.ckpt"
     torch.save({"vqa_model_config": Payload(), "vqa_vocab": {}, "state_dict": {}}, unsafe)
-    with pytest.raises(BundleError, match=r"safely with torch.load\(weights_only=True\)"):
+    with pytest.raises(CheckpointError, match=r"safely with torch.load\(weights_only=True\)"):
         read_model(unsafe)
     incomplete = tmp_path / "incomplete"
     shutil.copytree(bundle_dir, incomplete)

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 import vqa
-from fusion import LateFusion
+from fusion import LateFusion, MFBFusion
 from vqa.data.images import ImageLoadError
 from vqa.inference.predictor import Answer, PredictionError, Predictor
 from vqa.models.encoders import ConvGridEncoder, GRUTextEncoder
@@ -142,17 +142,45 @@ def test_explain_writes_an_attention_png(predictor, trained, tmp_path):
     ]
 
 
+def untrained_predictor(vocab, fusion) -> Predictor:
+    """A predictor for a fresh (untrained) model with the tiny encoders and `fusion` (32-wide inputs)."""
+    image = ConvGridEncoder(out_dim=32, channels=(8, 16, 32))
+    text = GRUTextEncoder(vocab.tokenizer.vocab_size, hidden_dim=32)
+    model = VQAModel(image, text, fusion, len(vocab.answers), head_hidden=32)
+    return Predictor(model, vocab, device="cpu")
+
+
 def test_explain_refuses_fusions_without_attention(trained, tmp_path):
     vocab = trained.datamodule.vocab
-    image, text = (
-        ConvGridEncoder(out_dim=32, channels=(8, 16, 32)),
-        GRUTextEncoder(vocab.tokenizer.vocab_size, hidden_dim=32),
-    )
-    model = VQAModel(image, text, LateFusion(32, 32, out_dim=32), len(vocab.answers), head_hidden=32)
-    late = Predictor(model, vocab, device="cpu")
+    late = untrained_predictor(vocab, LateFusion(32, 32, out_dim=32))
     with pytest.raises(PredictionError, match="'late' .* has no question-to-image attention"):
         late.explain(trained.image_files[0], trained.questions[0], out=tmp_path / "attn.png")
+    mfb_without_glimpses = untrained_predictor(vocab, MFBFusion(32, 32, out_dim=32, mm_dim=64, factor=2, glimpses=0))
+    assert mfb_without_glimpses.model.fusion.family == "late"
+    with pytest.raises(PredictionError, match="'mfb' .* has no question-to-image attention"):
+        mfb_without_glimpses.explain(trained.image_files[0], trained.questions[0], out=tmp_path / "attn.png")
     assert not (tmp_path / "attn.png").exists()
+
+
+def test_explain_draws_the_glimpses_of_a_bilinear_fusion(trained, tmp_path):
+    """MFB is a late fusion, yet its question-guided glimpses are question-to-image attention: explain draws them."""
+    torch.manual_seed(0)
+    fusion = MFBFusion(32, 32, out_dim=32, mm_dim=64, factor=2, glimpses=2, attention_hidden=16)
+    predictor = untrained_predictor(trained.datamodule.vocab, fusion)
+    assert fusion.family == "late" and not fusion.interactive and fusion.exposes_attention
+    out = tmp_path / "mfb.png"
+    explanation = predictor.explain(trained.image_files[0], trained.questions[0], out=out, top_k=2)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    grid = predictor.model.image_encoder.grid_shape((75, 75))
+    assert explanation.attention.shape == grid
+    assert explanation.attention.sum() == pytest.approx(1.0, abs=1e-4) and (explanation.attention >= 0).all()
+    # the map is the mean of the two glimpses the fusion computed for this question
+    glimpses = fusion.last_attention["glimpses"][0].float()  # (G, Ni)
+    assert glimpses.shape == (2, grid[0] * grid[1])
+    np.testing.assert_allclose(explanation.attention, glimpses.mean(0).reshape(grid).numpy(), rtol=1e-5)
+    assert [a.answer for a in explanation.answers] == [
+        a.answer for a in predictor.answer(trained.image_files[0], trained.questions[0], top_k=2)
+    ]
 
 
 def test_image_size_is_required_when_unknown(trained):

@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from tests.training.test_training import tiny_module  # noqa: E402
-from vqa.data import JSONLDataset, VQADataModule  # noqa: E402
+from vqa.data import JSONLSource, VQADataModule  # noqa: E402
 from vqa.training.callbacks import PredictionWriter  # noqa: E402
 
 BATCH_SIZE = 10  # 96 training questions -> 10 batches, 5 per process
@@ -70,7 +70,7 @@ def datamodule(data_dir: str) -> VQADataModule:
     folder = Path(data_dir)
     files = {split: str(folder / f"{split}.jsonl") for split in SPLITS}
     return VQADataModule(
-        JSONLDataset(**files, image_size=(32, 32)), batch_size=BATCH_SIZE, eval_batch_size=EVAL_BATCH_SIZE
+        JSONLSource(**files, image_size=(32, 32)), batch_size=BATCH_SIZE, eval_batch_size=EVAL_BATCH_SIZE
     )
 
 

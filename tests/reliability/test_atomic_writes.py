@@ -23,7 +23,7 @@ from vqa.benchmarks.report import aggregate, write_reports
 from vqa.data import SortOfClevr
 from vqa.data.records import VQARecord
 from vqa.data.sources.base import DatasetError
-from vqa.data.sources.json_files import read_json
+from vqa.data.sources.json_reading import read_json
 from vqa.evaluation.results_files import read_results, results_from_predictions, write_results
 from vqa.inference.bundle import BundleError, TrainedModel, read_bundle, write_bundle
 from vqa.io import write_json

@@ -99,3 +99,24 @@ def test_nothing_to_resume_or_test(run_args, tmp_path, capsys):
     assert "error: --ckpt_path best: no checkpoint of this configuration under" in capsys.readouterr().err
     with pytest.warns(UserWarning, match="--ckpt_path last: no checkpoint of this configuration .* from scratch"):
         main(["fit", *run_args, "--trainer.max_steps=2", "--ckpt_path=last"])
+
+
+def test_best_for_evaluation_ignores_training_settings_but_not_the_network(run_args, tmp_path, capsys, caplog):
+    main(["fit", *run_args, "--trainer.max_epochs=1"])  # warmup_steps 2 (the tiny config's)
+    best = r"--ckpt_path best: using \S*version_0/checkpoints/epoch=0-step=12.ckpt \(epoch 0, global step 12\)"
+    # A training setting does not change what the network computes: the best checkpoint is found and tested.
+    for stage in ("test", "validate"):
+        caplog.clear()
+        main([stage, *run_args, "--ckpt_path=best", "--model.warmup_steps=7", "--model.lr=0.5"])
+        assert re.search(best, caplog.text), caplog.text
+    # Another fusion width is another network: refused, naming the difference.
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as info:
+        main(["test", *run_args, "--ckpt_path=best", "--model.fusion.init_args.out_dim=48"])
+    assert info.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("error: --ckpt_path best: no checkpoint of this configuration under"), error
+    assert "its architecture differs: fusion.init_args.out_dim: 32 (checkpoint) vs 48 (configured)" in error, error
+    # Resuming stays strict: a run with another schedule is another run, not the one to continue.
+    with pytest.warns(UserWarning, match=r"no checkpoint of this configuration .* from scratch.*warmup_steps"):
+        main(["fit", *run_args, "--trainer.max_steps=2", "--ckpt_path=last", "--model.warmup_steps=7"])

@@ -15,7 +15,7 @@ from PIL import Image
 
 from tests.data.fixture_sources import FIXTURES, clevr_source, gqa_source, vqa_v2_source
 from tests.training.test_training import tiny_module
-from vqa.data import DatasetError, JSONLDataset, VQADataModule
+from vqa.data import DatasetError, JSONLSource, VQADataModule
 from vqa.data.images import ImageLoadError
 
 COLORS = {"red": (220, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 220), "gray": (128, 128, 128)}
@@ -74,7 +74,7 @@ BAD_LINES = {
 def test_without_the_option_the_first_bad_entry_stops_with_its_error(tmp_path, kind):
     bad, message = BAD_LINES[kind]
     path = make_jsonl(tmp_path, [bad])
-    datamodule = VQADataModule(JSONLDataset(str(path), val=str(tmp_path / "val.jsonl"), image_size=(8, 8)))
+    datamodule = VQADataModule(JSONLSource(str(path), val=str(tmp_path / "val.jsonl"), image_size=(8, 8)))
     with pytest.raises(DatasetError, match=message) as info:
         datamodule.split("train")
     assert "train.jsonl" in str(info.value) and "\n" not in str(info.value)
@@ -84,7 +84,7 @@ def test_without_the_option_the_first_bad_entry_stops_with_its_error(tmp_path, k
 def test_an_unreadable_image_stops_the_batch_that_needs_it(tmp_path, image):
     path = make_jsonl(tmp_path, [line(image)])
     bad_files(tmp_path)
-    datamodule = VQADataModule(JSONLDataset(str(path), val=str(tmp_path / "val.jsonl"), image_size=(8, 8)))
+    datamodule = VQADataModule(JSONLSource(str(path), val=str(tmp_path / "val.jsonl"), image_size=(8, 8)))
     dataset = datamodule.dataset("train")
     expected = rf"cannot read image .*{Path(image).name}.*question\(s\) #32.*skip_bad_samples"
     with pytest.raises(ImageLoadError, match=expected):
@@ -96,7 +96,7 @@ def test_skipping_counts_reports_and_trains_on_the_rest(tmp_path):
     path = make_jsonl(tmp_path, bad)
     bad_files(tmp_path)
     datamodule = VQADataModule(
-        JSONLDataset(str(path), val=str(tmp_path / "val.jsonl"), image_size=(32, 32)),
+        JSONLSource(str(path), val=str(tmp_path / "val.jsonl"), image_size=(32, 32)),
         batch_size=8,
         skip_bad_samples=True,
     )
@@ -135,7 +135,7 @@ def test_a_batch_of_only_bad_images_is_skipped(tmp_path):
     path = make_jsonl(tmp_path, [line("images/notes.png"), line("images/cut.png")])
     bad_files(tmp_path)
     datamodule = VQADataModule(
-        JSONLDataset(str(path), val=str(tmp_path / "val.jsonl"), image_size=(8, 8)), skip_bad_samples=True
+        JSONLSource(str(path), val=str(tmp_path / "val.jsonl"), image_size=(8, 8)), skip_bad_samples=True
     )
     dataset = datamodule.dataset("train")
     batch = dataset.__getitems__([32, 33])
@@ -147,7 +147,7 @@ def test_a_batch_of_only_bad_images_is_skipped(tmp_path):
 
 def test_answers_outside_the_vocabulary_are_counted_not_fatal(tmp_path):
     path = make_jsonl(tmp_path, [])
-    datamodule = VQADataModule(JSONLDataset(str(path), val=str(tmp_path / "val.jsonl"), image_size=(8, 8)))
+    datamodule = VQADataModule(JSONLSource(str(path), val=str(tmp_path / "val.jsonl"), image_size=(8, 8)))
     val = datamodule.dataset("val")
     assert (val.unanswerable, val.unknown_answers) == (1, 1)
     assert val.answer_scores[1].sum() == 0  # the question stays, and scores 0 whatever the model says
@@ -156,7 +156,7 @@ def test_answers_outside_the_vocabulary_are_counted_not_fatal(tmp_path):
 def test_long_questions_are_truncated_with_a_warning_naming_the_split(tmp_path):
     long = "is " * 40 + "it red?"
     path = make_jsonl(tmp_path, [line("images/0.png", question=long)])
-    datamodule = VQADataModule(JSONLDataset(str(path), val=str(tmp_path / "val.jsonl"), image_size=(8, 8)))
+    datamodule = VQADataModule(JSONLSource(str(path), val=str(tmp_path / "val.jsonl"), image_size=(8, 8)))
     with pytest.warns(UserWarning, match=r"jsonl train split: 1 of 33 questions are longer than max_length=32"):
         dataset = datamodule.dataset("train")
     assert dataset.token_mask[32].sum() == 32
@@ -208,7 +208,7 @@ def test_cli_reports_an_unreadable_image_from_a_worker_in_one_line(tmp_path, cap
         "fit",
         "-c",
         str(TINY_CONFIG),
-        "--data.source=vqa.data.JSONLDataset",
+        "--data.source=vqa.data.JSONLSource",
         f"--data.source.init_args.train={path}",
         f"--data.source.init_args.val={tmp_path / 'val.jsonl'}",
         "--data.source.init_args.image_size=[32, 32]",

@@ -66,7 +66,7 @@ def sources(tmp_path: Path) -> dict[str, dict]:
             },
         },
         "jsonl": {
-            "class_path": "vqa.data.JSONLDataset",
+            "class_path": "vqa.data.JSONLSource",
             "init_args": {
                 "train": str(jsonl / "train.jsonl"),
                 "val": str(jsonl / "val.jsonl"),
@@ -121,7 +121,7 @@ def test_vqa_v2_predict_submit_evaluate(tmp_path, capsys):
     """fit -> predict on val -> results file in the server's format -> the official evaluator's numbers."""
     config = write_config(tmp_path, "vqa_v2")
     main(["fit", "-c", str(config), "--trainer.max_epochs=2", "--trainer.enable_checkpointing=true"])
-    (checkpoint,) = (tmp_path / "logs").rglob("*.ckpt")
+    (checkpoint,) = (tmp_path / "logs").rglob("last.ckpt")  # `vqa fit` also writes the best one
     predictions = tmp_path / "predictions.jsonl"
     main(
         [

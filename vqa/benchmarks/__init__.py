@@ -1,1 +1,1 @@
-"""Benchmarks: the accuracy grid (`vqa benchmark`: cells, reports, plots) and the speed benchmarks (`vqa bench`)."""
+"""Benchmarks: the accuracy grid (`vqa benchmark`: cells, reports, plots) and the speed benchmarks (`vqa speed`)."""

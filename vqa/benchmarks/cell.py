@@ -6,24 +6,18 @@ python -m vqa.benchmarks.cell '<json spec>'
 from __future__ import annotations
 
 import json
-import resource
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
 
-from vqa.cli import build_cli
+from vqa.benchmarks.timing import peak_memory_gib, synchronized_time
 from vqa.evaluation.baselines import question_only_prior
 from vqa.inference.bundle import export_checkpoint
 from vqa.io import write_json
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+from vqa.training.cli import build_cli
 
 
 class BenchmarkMeter(pl.Callback):
@@ -37,44 +31,32 @@ class BenchmarkMeter(pl.Callback):
         self.test_time = 0.0
         self._start = 0.0
         self._validation_start = 0.0
+        self._test_start = 0.0
         self.epoch_times: list[float] = []
 
     def on_fit_start(self, trainer, pl_module) -> None:
-        _sync(pl_module.device)
-        self._start = time.perf_counter()
+        self._start = synchronized_time(pl_module.device)
 
     def on_fit_end(self, trainer, pl_module) -> None:
-        _sync(pl_module.device)
-        self.fit_time = time.perf_counter() - self._start
+        self.fit_time = synchronized_time(pl_module.device) - self._start
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self.train_samples += int(batch["token_ids"].shape[0])
 
     def on_validation_start(self, trainer, pl_module) -> None:
-        _sync(pl_module.device)
-        self._validation_start = time.perf_counter()
+        self._validation_start = synchronized_time(pl_module.device)
 
     def on_validation_end(self, trainer, pl_module) -> None:
-        _sync(pl_module.device)
-        self.validation_time += time.perf_counter() - self._validation_start
+        self.validation_time += synchronized_time(pl_module.device) - self._validation_start
 
     def on_test_start(self, trainer, pl_module) -> None:
-        _sync(pl_module.device)
-        self._test_start = time.perf_counter()
+        self._test_start = synchronized_time(pl_module.device)
 
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
         self.test_samples += int(batch["token_ids"].shape[0])
 
     def on_test_end(self, trainer, pl_module) -> None:
-        _sync(pl_module.device)
-        self.test_time = time.perf_counter() - self._test_start
-
-
-def peak_memory_mb(device: torch.device) -> float:
-    """Peak GPU memory allocated on CUDA; otherwise this process's peak resident memory."""
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+        self.test_time = synchronized_time(pl_module.device) - self._test_start
 
 
 def learning_curve(log_dir: str) -> list[dict[str, float]]:
@@ -150,7 +132,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         "train_samples": meter.train_samples,
         "train_samples_per_s": meter.train_samples / max(meter.fit_time - meter.validation_time, 1e-9),
         "test_samples_per_s": meter.test_samples / max(meter.test_time, 1e-9),
-        "peak_memory_mb": peak_memory_mb(device),
+        "peak_memory_mb": 1024 * peak_memory_gib(device),  # since the cell's process started (never reset)
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu x{torch.get_num_threads()}",
         "question_prior": question_only_prior(data.split("train").records, data.split("test").records),
         "curve": learning_curve(cell_dir),

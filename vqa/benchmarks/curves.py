@@ -1,4 +1,4 @@
-"""`python -m vqa.benchmarks.speed curves`: the same loss curve with and without the fast path, on a fixed seed.
+"""`vqa speed curves`: the same loss curve with and without the fast path, on a fixed seed.
 
 Every variant trains the configured model for `--steps` optimizer steps through the real `vqa fit` path
 (LightningCLI, `VQALitModule`, the datamodule's batches in the same order), changing only the precision
@@ -6,21 +6,21 @@ Every variant trains the configured model for `--steps` optimizer steps through 
 initialization, same batches), measures the noise: a fast-path curve is "within noise" when it stays closer to
 the fp32 curve than that run does.
 
-    python -m vqa.benchmarks.speed curves -c configs/easy_vqa.yaml -c configs/fusion/cross_attention.yaml --steps 60
-    python -m vqa.benchmarks.speed curves -c configs/bench/mcan_small.yaml --device cuda --steps 300 --batch-size 256
+    vqa speed curves -c configs/easy_vqa.yaml -c configs/fusion/cross_attention.yaml --steps 60
+    vqa speed curves -c configs/speed/mcan_small.yaml --device cuda --steps 300 --batch-size 256
 """
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
 from torch import Tensor
 
+from vqa.benchmarks.arguments import add_common_arguments, config_arguments, set_threads
 from vqa.benchmarks.speed import build_from_configs
 from vqa.io import write_json
 
@@ -123,32 +123,24 @@ def format_report(report: dict[str, Any]) -> str:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m vqa.benchmarks.speed curves",
+        prog="vqa speed curves",
         description="Loss curves with and without the fast path (bf16 autocast, torch.compile) on a fixed seed. "
         "Arguments not listed here go to the config parser.",
     )
-    p.add_argument("-c", "--config", action="append", required=True, help="a `vqa fit` config file (repeatable)")
+    add_common_arguments(p, json_report="curves and comparison")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu or cuda")
     p.add_argument("--steps", type=int, default=60, help="optimizer steps per variant")
     p.add_argument("--window", type=int, default=10, help="steps averaged per point of the compared curves")
     p.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS), help="what to train")
     p.add_argument("--seed", type=int, default=0, help="seed of the reference runs")
     p.add_argument("--batch-size", type=int, default=None, help="override data.batch_size")
-    p.add_argument("--json", type=Path, default=None, help="also write curves and comparison as JSON here")
-    p.add_argument(
-        "--threads",
-        type=int,
-        default=None,
-        help="CPU threads of torch (default: its own choice; 1 is steadier on a loaded machine)",
-    )
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args, extra = parser().parse_known_args(argv)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    config_args = [arg for path in args.config for arg in ("-c", path)] + extra
+    set_threads(args)
+    config_args = config_arguments(args, extra)
     if args.batch_size is not None:
         config_args.append(f"--data.batch_size={args.batch_size}")
     variants = list(dict.fromkeys([REFERENCE, *args.variants]))

@@ -1,4 +1,4 @@
-"""`python -m vqa.benchmarks.speed data`: an easy-VQA training epoch through our in-memory path vs per-sample PNG decoding.
+"""`vqa speed data`: an easy-VQA training epoch through our in-memory path vs per-sample PNG decoding.
 
 Variants, each run back to back `--repeats` times (medians reported, since the machine may be shared):
 
@@ -13,7 +13,7 @@ Variants, each run back to back `--repeats` times (medians reported, since the m
 Each variant is timed twice: the data alone for one epoch (every batch is produced, nothing else), and the data
 plus the model's training step for `--model-steps` batches (the model of the given config, fp32, on the CPU).
 
-    python -m vqa.benchmarks.speed data -c configs/easy_vqa.yaml -c configs/fusion/cross_attention.yaml --repeats 3
+    vqa speed data -c configs/easy_vqa.yaml -c configs/fusion/cross_attention.yaml --repeats 3
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, default_collate
 from torchvision.transforms.functional import to_tensor
 
+from vqa.benchmarks.arguments import add_common_arguments, config_arguments, set_threads
 from vqa.benchmarks.speed import build_from_configs, training_step
 from vqa.benchmarks.timing import stopwatch
 from vqa.data.datamodule import VQADataModule
@@ -39,6 +40,8 @@ from vqa.data.dataset import EncodedVQADataset
 from vqa.data.sources.easy_vqa import EasyVQA, package_data_dir
 from vqa.errors import VQAError
 from vqa.io import write_json
+
+DEFAULT_CONFIGS = ("configs/easy_vqa.yaml", "configs/fusion/cross_attention.yaml")
 
 
 class PNGPerSampleDataset(Dataset):
@@ -202,37 +205,21 @@ def format_report(report: dict[str, Any]) -> str:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m vqa.benchmarks.speed data",
+        prog="vqa speed data",
         description="easy-VQA training epoch: in-memory uint8 path vs per-sample PNG decoding (CPU). Arguments not "
         "listed here go to the config parser.",
     )
-    p.add_argument(
-        "-c",
-        "--config",
-        action="append",
-        default=None,
-        help="`vqa fit` config files (default: configs/easy_vqa.yaml + configs/fusion/cross_attention.yaml)",
-    )
+    add_common_arguments(p, default_configs=DEFAULT_CONFIGS)
     p.add_argument("--repeats", type=int, default=3, help="runs of each variant (medians reported)")
     p.add_argument("--png-workers", type=int, nargs="+", default=[0, 2], help="DataLoader workers of the PNG baseline")
     p.add_argument("--model-steps", type=int, default=10, help="training steps timed with the model (0 = data only)")
-    p.add_argument("--json", type=Path, default=None, help="also write the report as JSON here")
-    p.add_argument(
-        "--threads",
-        type=int,
-        default=None,
-        help="CPU threads of torch (default: its own choice; 1 is steadier on a loaded machine)",
-    )
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args, extra = parser().parse_known_args(argv)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    configs = args.config or ["configs/easy_vqa.yaml", "configs/fusion/cross_attention.yaml"]
-    config_args = [arg for path in configs for arg in ("-c", path)] + extra
-    report = run(args, config_args)
+    set_threads(args)
+    report = run(args, config_arguments(args, extra, DEFAULT_CONFIGS))
     print(format_report(report))
     if args.json is not None:
         write_json(args.json, report)

@@ -1,8 +1,8 @@
-"""Measure what the feature cache saves: the same benchmark grid with a frozen image encoder, run once with
-the cache (encoding each image once, included in the time) and once without it (encoding every batch).
+"""`vqa speed feature-cache`: what the feature cache saves. The same benchmark grid with a frozen image encoder,
+run once with the cache (encoding each image once, included in the time) and once without it (encoding every batch).
 
-    python vqa/benchmarks/feature_cache.py --epochs 3 --fusions late_product mfb cross_attention
-    python vqa/benchmarks/feature_cache.py --epochs 3 --fusions late_product --seeds 0 1 2 --out results/cache_check_seeds
+    vqa speed feature-cache --epochs 3 --fusions late_product mfb cross_attention
+    vqa speed feature-cache --epochs 3 --fusions late_product --seeds 0 1 2 --out results/cache_check_seeds
 
 Prints a table of wall-clock times and the speed-up; both grids write their reports under `--out`
 (default results/cache_check/).
@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
@@ -20,7 +21,7 @@ from rich.table import Table
 
 from vqa.benchmarks.grid import run_benchmark
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # the repository, where configs/ lies
 
 
 def run_grid(
@@ -47,14 +48,15 @@ def run_grid(
     return time.perf_counter() - started, results
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of `vqa speed feature-cache`."""
+    parser = argparse.ArgumentParser(prog="vqa speed feature-cache", description=__doc__.split("\n\n")[0])
     parser.add_argument("--fusions", nargs="+", default=["late_product", "mfb", "cross_attention"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--image-config", default=str(ROOT / "configs" / "image" / "efficientnet_lite0.yaml"))
     parser.add_argument("--out", default="results/cache_check")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     out = Path(args.out)
     shutil.rmtree(out / "feature_cache", ignore_errors=True)  # the cached run pays for building its cache
     cached_time, cached = run_grid("with_cache", args.fusions, args.seeds, args.epochs, args.image_config, True, out)

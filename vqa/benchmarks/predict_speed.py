@@ -1,8 +1,8 @@
-"""Inference speed of the Predictor: single-question latency and batched throughput, printed as tables.
+"""`vqa speed predict`: inference speed of the Predictor, single-question latency and batched throughput, as tables.
 
-    python -m vqa.benchmarks.predict_speed                              # easy-VQA-sized models of each demo fusion
-    python -m vqa.benchmarks.predict_speed --model runs/.../last.ckpt   # your trained checkpoints or bundles
-    python -m vqa.benchmarks.predict_speed --device cuda
+    vqa speed predict                              # easy-VQA-sized models of each demo fusion
+    vqa speed predict --model runs/.../last.ckpt   # your trained checkpoints or bundles
+    vqa speed predict --device cuda
 
 The workload is real: easy-VQA test images (64x64 PNG files, decoded on every call) and their questions, about
 ten per image. Without `--model`, each model is built from `configs/easy_vqa.yaml` plus a fusion file with random
@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
+from vqa.benchmarks.arguments import add_common_arguments, set_threads
+from vqa.benchmarks.timing import time_each
 from vqa.inference.predictor import Predictor, load
 
 FUSION_CONFIGS = ("configs/fusion/early.yaml", "configs/fusion/late.yaml", "configs/fusion/cross_attention.yaml")
@@ -35,26 +36,10 @@ def easy_vqa_workload(count: int) -> tuple[list[Path], list[str]]:
 
 def random_init_predictor(fusion_config: str, device: str) -> Predictor:
     """The model `vqa fit -c configs/easy_vqa.yaml -c <fusion_config>` would train, untrained."""
-    from vqa.cli import build_cli
+    from vqa.training.cli import build_cli
 
     cli = build_cli(["-c", "configs/easy_vqa.yaml", "-c", fusion_config, "--trainer.logger=false"], run=False)
     return Predictor(cli.model.model, cli.model.vocab, device=device)
-
-
-def timed(function: Callable[[], object], repeats: int, device: torch.device, warmup: int = 2) -> list[float]:
-    """Wall-clock seconds of `repeats` calls, after `warmup` untimed calls."""
-    for _ in range(warmup):
-        function()
-    times = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
-        function()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        times.append(time.perf_counter() - start)
-    return times
 
 
 def measure(
@@ -66,36 +51,36 @@ def measure(
     tensor = predictor.preprocess(files[0])
     row: dict[str, float] = {}
     for name, image in (("file", files[0]), ("tensor", tensor)):
-        times = sorted(timed(lambda image=image: predictor.answer(image, questions[0]), repeats, device))
+        times = sorted(time_each(lambda image=image: predictor.answer(image, questions[0]), repeats, device))
         row[f"{name}_median"] = 1e3 * statistics.median(times)
         row[f"{name}_p90"] = 1e3 * times[int(0.9 * (len(times) - 1))]
-    loop = timed(lambda: [predictor.answer(f, q) for f, q in zip(files, questions)], 1, device, warmup=0)
+    loop = time_each(lambda: [predictor.answer(f, q) for f, q in zip(files, questions)], 1, device, warmup=0)
     row["loop"] = len(questions) / min(loop)  # already warm from the latency runs
     for batch_size in batch_sizes:
         predictor.batch_size = batch_size
-        batch = timed(lambda: predictor.answer_batch(files, questions), 3, device, warmup=1)
+        batch = time_each(lambda: predictor.answer_batch(files, questions), 3, device, warmup=1)
         row[f"batch{batch_size}"] = len(questions) / min(batch)
     return row
 
 
-def main(args: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m vqa.benchmarks.predict_speed", description=__doc__.split("\n\n")[0]
-    )
-    parser.add_argument(
-        "--model", nargs="*", default=None, help="checkpoints or bundles (default: random-init demo models)"
-    )
-    parser.add_argument(
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="vqa speed predict", description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", nargs="*", default=None, help="checkpoints or bundles (default: random-init demo models)")
+    p.add_argument(
         "--fusion-config", nargs="*", default=list(FUSION_CONFIGS), help="fusion files for random-init models"
     )
-    parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    parser.add_argument("--repeats", type=int, default=30, help="timed single-question calls")
-    parser.add_argument("--questions", type=int, default=256, help="questions in the throughput workload")
-    parser.add_argument("--batch-sizes", type=int, nargs="*", default=[16, 64, 256], help="answer_batch batch sizes")
-    options = parser.parse_args(args)
-    if options.threads:
-        torch.set_num_threads(options.threads)
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    add_common_arguments(p, configs=False, json_report=None)
+    p.add_argument("--repeats", type=int, default=30, help="timed single-question calls")
+    p.add_argument("--questions", type=int, default=256, help="questions in the throughput workload")
+    p.add_argument("--batch-sizes", type=int, nargs="*", default=[16, 64, 256], help="answer_batch batch sizes")
+    return p
+
+
+def main(args: Sequence[str] | None = None) -> None:
+    """Entry point of `vqa speed predict`."""
+    options = parser().parse_args(args)
+    set_threads(options)
     files, questions = easy_vqa_workload(options.questions)
     if options.model:
         predictors = {str(path): load(path, device=options.device) for path in options.model}

@@ -1,16 +1,18 @@
-"""`python -m vqa.benchmarks.speed`: training and inference speed of any model built from `vqa fit` config files.
+"""`vqa speed`: training and inference speed of any model built from `vqa fit` config files.
 
 The model is built exactly as `vqa fit` builds it (same config files, same CLI, same `VQALitModule`), then fed
 random inputs of the shapes and dtypes the configured data produce. A training step is what Lightning runs:
 forward and loss under the chosen precision, backward, gradient clipping if the config sets it, the fused AdamW
 step and `zero_grad`. FLOPs of one step are counted with `torch.utils.flop_counter.FlopCounterMode`.
 
-    python -m vqa.benchmarks.speed -c configs/bench/mcan_small.yaml --device cuda --precision bf16 --compile \\
-        --batch-sizes 128 256 512 --steps 50 --warmup 10 --json results/bench/mcan_small.json
-    python -m vqa.benchmarks.speed -c configs/easy_vqa.yaml -c configs/fusion/cross_attention.yaml --batch-sizes 64 512
-    python -m vqa.benchmarks.speed -c configs/bench/vilt_b32.yaml --model.fusion.init_args.num_layers=2  # any config override
-    python -m vqa.benchmarks.speed data --help      # easy-VQA data pipeline: in-memory vs per-sample PNG decoding
-    python -m vqa.benchmarks.speed curves --help    # loss curves with and without the fast path, on a fixed seed
+    vqa speed -c configs/speed/mcan_small.yaml --device cuda --precision bf16 --compile \\
+        --batch-sizes 128 256 512 --steps 50 --warmup 10 --json results/speed/mcan_small.json
+    vqa speed -c configs/easy_vqa.yaml -c configs/fusion/cross_attention.yaml --batch-sizes 64 512
+    vqa speed -c configs/speed/vilt_b32.yaml --model.fusion.init_args.num_layers=2  # any config override
+    vqa speed data --help           # easy-VQA data pipeline: in-memory vs per-sample PNG decoding
+    vqa speed curves --help         # loss curves with and without the fast path, on a fixed seed
+    vqa speed predict --help        # single-question latency and batched throughput of trained models
+    vqa speed feature-cache --help  # a benchmark grid with and without the feature cache
 """
 
 from __future__ import annotations
@@ -20,26 +22,31 @@ import copy
 import importlib
 import platform
 import sys
-import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 from torch.utils.flop_counter import FlopCounterMode
 
+from vqa.benchmarks.arguments import add_common_arguments, config_arguments, set_threads
 from vqa.benchmarks.timing import peak_memory_gib, reset_peak_memory, time_repeated
-from vqa.cli import VQACLI, build_cli
 from vqa.data.datamodule import VQADataModule
 from vqa.errors import VQAError
 from vqa.io import write_json
+from vqa.training.cli import VQACLI, build_cli
 from vqa.training.module import VQALitModule, soft_targets
 
 # Lightning precision settings -> what the benchmark runs.
 PRECISIONS = {"32-true": "fp32", "32": "fp32", "bf16-mixed": "bf16"}
-SUBCOMMANDS = {"data": "vqa.benchmarks.data_pipeline:main", "curves": "vqa.benchmarks.curves:main"}
+# `vqa speed <name> ...`: name -> (one line for `vqa speed --help`, "module:function" taking the other arguments).
+SUBCOMMANDS = {
+    "data": ("easy-VQA data pipeline: in-memory vs per-sample PNG decoding", "vqa.benchmarks.data_pipeline:main"),
+    "curves": ("loss curves with and without the fast path, on a fixed seed", "vqa.benchmarks.curves:main"),
+    "predict": ("latency and batched throughput of trained models", "vqa.benchmarks.predict_speed:main"),
+    "feature-cache": ("a benchmark grid with and without the feature cache", "vqa.benchmarks.feature_cache:main"),
+}
 
 
 @dataclass
@@ -74,9 +81,7 @@ class InputSpec:
 
 def build_from_configs(config_args: Sequence[str], **kwargs: Any) -> VQACLI:
     """Parse and instantiate `vqa fit`'s CLI (trainer, model, datamodule) from config arguments; run nothing."""
-    with warnings.catch_warnings():  # LightningCLI warns when sys.argv also holds (the bench's own) arguments
-        warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
-        return build_cli(list(config_args), run=False, **kwargs)
+    return build_cli(list(config_args), run=False, **kwargs)
 
 
 def random_batch(spec: InputSpec, batch_size: int, generator: torch.Generator) -> dict[str, Tensor]:
@@ -308,11 +313,15 @@ def format_report(report: dict[str, Any]) -> str:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m vqa.benchmarks.speed",
-        description="Training and inference speed of a model built from `vqa fit` config files. Arguments not "
+        prog="vqa speed",
+        usage="vqa speed [-c CONFIG ...] [options]  |  vqa speed {" + ",".join(SUBCOMMANDS) + "} ...",
+        description="Training and inference speed of a model built from `vqa fit` config files.\nArguments not "
         "listed here (e.g. --model.fusion.init_args.num_layers=2) are passed to the config parser.",
+        epilog="sub-commands (`vqa speed <name> --help`):\n"
+        + "\n".join(f"  {name:<13}  {summary}" for name, (summary, _) in SUBCOMMANDS.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("-c", "--config", action="append", required=True, help="a `vqa fit` config file (repeatable)")
+    add_common_arguments(p)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu, cuda, cuda:1, ...")
     p.add_argument(
         "--precision",
@@ -336,28 +345,19 @@ def parser() -> argparse.ArgumentParser:
         help="the device's peak TFLOP/s at this precision, to report the fraction reached",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
-    p.add_argument(
-        "--threads",
-        type=int,
-        default=None,
-        help="CPU threads of torch (default: its own choice; 1 is steadier on a loaded machine)",
-    )
-    p.add_argument("--json", type=Path, default=None, help="also write the report as JSON here")
     p.add_argument("--verbose", action="store_true", help="print each row as soon as it is measured")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
-    """Entry point of `python -m vqa.benchmarks.speed` and `vqa bench`."""
+    """Entry point of `vqa speed`."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in SUBCOMMANDS:
-        module_name, function = SUBCOMMANDS[argv[0]].split(":")
+        module_name, function = SUBCOMMANDS[argv[0]][1].split(":")
         return getattr(importlib.import_module(module_name), function)(argv[1:])
     args, extra = parser().parse_known_args(argv)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    config_args = [arg for path in args.config for arg in ("-c", path)] + extra
-    report = run(args, config_args)
+    set_threads(args)
+    report = run(args, config_arguments(args, extra))
     print(format_report(report))
     if args.json is not None:
         write_json(args.json, report)
@@ -367,4 +367,4 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
 if __name__ == "__main__":
     from vqa.cli import main as vqa_main
 
-    vqa_main(["bench", *sys.argv[1:]])  # the `vqa` entry point prints user errors as one line
+    vqa_main(["speed", *sys.argv[1:]])  # the `vqa` entry point prints user errors as one line

@@ -1,4 +1,5 @@
-"""Timing and memory measurement that does not disturb an asynchronous device queue."""
+"""Timing and memory measurement that does not disturb an asynchronous device queue: the one set of helpers of
+every benchmark (`vqa speed` and its sub-commands, the benchmark cells)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,28 @@ def synchronize(device: torch.device) -> None:
     """Wait for all queued work on `device` (a no-op on the CPU, which runs synchronously)."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def synchronized_time(device: torch.device) -> float:
+    """`time.perf_counter()` once the work queued on `device` is done: a time stamp that includes that work."""
+    synchronize(device)
+    return time.perf_counter()
+
+
+def time_each(call: Callable[[], object], repeats: int, device: torch.device, warmup: int = 2) -> list[float]:
+    """Wall-clock seconds of each of `repeats` calls (latencies), after `warmup` untimed calls.
+
+    The device is synchronized before and after every call, so each time covers that call's device work; use
+    `time_repeated` for throughput, where the host must run ahead of the device.
+    """
+    for _ in range(warmup):
+        call()
+    times = []
+    for _ in range(repeats):
+        start = synchronized_time(device)
+        call()
+        times.append(synchronized_time(device) - start)
+    return times
 
 
 def time_repeated(step: Callable[[], object], steps: int, device: torch.device) -> tuple[float, list[object]]:

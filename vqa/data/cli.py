@@ -1,7 +1,7 @@
 """`vqa data`: generate synthetic sets, show dataset statistics, write and score benchmark results files.
 
     vqa data generate -c configs/clevr_like.yaml
-    vqa data stats    -c configs/vqa_v2.yaml [--json stats.json]
+    vqa data stats    -c configs/vqa_v2.yaml [--json stats.json] [--top-answers 10]
     vqa data submit   --predictions runs/.../predictions.jsonl --format vqa_v2 --output results.json
     vqa data evaluate --format vqa_v2 --results results.json --annotations v2_mscoco_val2014_annotations.json
 
@@ -21,7 +21,16 @@ from vqa.data.sources.base import DatasetError
 from vqa.io import write_json
 
 # Sections of a `vqa fit` config that `generate` / `stats` accept and ignore.
-OTHER_SECTIONS = ("trainer", "model", "seed_everything", "ckpt_path", "optimizer", "lr_scheduler", "predictions")
+OTHER_SECTIONS = (
+    "trainer",
+    "model",
+    "seed_everything",
+    "ckpt_path",
+    "optimizer",
+    "lr_scheduler",
+    "predictions",
+    "checkpoints",
+)
 
 
 def _data_parser(prog: str, description: str) -> ArgumentParser:
@@ -51,7 +60,7 @@ def stats_main(args: Sequence[str]) -> None:
 
     parser = _data_parser("vqa data stats", "Questions, images, answers, types and answer coverage of a dataset.")
     parser.add_argument("--json", type=str | None, default=None, help="also write the statistics to this file")
-    parser.add_argument("--top_answers", type=int, default=10, help="most frequent answers listed per split")
+    parser.add_argument("--top-answers", type=int, default=10, help="most frequent answers listed per split")
     config = parser.parse_args(list(args))
     stats = dataset_stats(_datamodule(parser, config), config.top_answers)
     print(format_stats(stats))

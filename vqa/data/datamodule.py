@@ -144,7 +144,7 @@ class VQADataModule(pl.LightningDataModule):
         if name not in self._datasets:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                dataset = EncodedVQADataset(self.split(name), self.vocab, skip_bad_images=self.skip_bad_samples)
+                dataset = EncodedVQADataset(self.split(name), self.vocab, skip_bad_samples=self.skip_bad_samples)
             for warning in caught:  # e.g. questions truncated by the tokenizer: say which split
                 rank_zero_warn(f"{self.source.name} {name} split: {warning.message}", category=warning.category)
             if dataset.unanswerable:

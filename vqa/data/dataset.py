@@ -14,7 +14,7 @@ from vqa.data.images import ImageLoadError
 from vqa.data.records import ImageStore, VQASplit
 from vqa.data.vocab import Vocabulary
 
-# Batch key of the (reason, questions) pairs of images a batch left out (`skip_bad_images`); the data module
+# Batch key of the (reason, questions) pairs of images a batch left out (`skip_bad_samples`); the data module
 # removes it in the main process, so it never reaches the model.
 SKIPPED_KEY = "skipped"
 
@@ -31,20 +31,25 @@ class EncodedVQADataset(Dataset):
         groups [B, G] bool: breakdown groups of each question,
         index [B] long: position of each question in the split.
 
-    An image that cannot be decoded raises its `ImageLoadError`, or, with `skip_bad_images`, its questions are
+    An image that cannot be decoded raises its `ImageLoadError`, or, with `skip_bad_samples`, its questions are
     left out of the batch and listed under the key `SKIPPED_KEY` as (reason, questions) pairs (the data module
     counts and reports them; a batch may then be empty).
+
+    Args:
+        split: the records and their images.
+        vocab: tokenizer and answer vocabulary (fitted on the training split).
+        skip_bad_samples: leave out the questions of an image that cannot be decoded instead of raising.
 
     Attributes:
         unanswerable: labeled questions none of whose answers is in the answer vocabulary (they score 0).
         unknown_answers: human answers not in the answer vocabulary.
     """
 
-    def __init__(self, split: VQASplit, vocab: Vocabulary, skip_bad_images: bool = False) -> None:
+    def __init__(self, split: VQASplit, vocab: Vocabulary, skip_bad_samples: bool = False) -> None:
         records = split.records
         self.images: ImageStore = split.images
         self.records = records
-        self.skip_bad_images = skip_bad_images
+        self.skip_bad_samples = skip_bad_samples
         self.image_index = torch.tensor([r.image for r in records], dtype=torch.long)
         self.token_ids, self.token_mask = vocab.tokenizer.encode([r.question for r in records])
         self.answer_ids, self.answer_scores = vocab.answers.encode([r.answers for r in records])
@@ -74,7 +79,7 @@ class EncodedVQADataset(Dataset):
             image_fields = self.images.batch_fields(distinct)
         except ImageLoadError as error:
             image_fields, good, failures = self._decode_each(distinct)  # which images fail, and why
-            if not self.skip_bad_images:
+            if not self.skip_bad_samples:
                 position, reason = failures[0] if failures else (-1, str(error))
                 raise ImageLoadError(
                     f"{reason} (needed by question(s) {self._describe(index[image_index == position])}); fix or "

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import torch
 from torch import Tensor
@@ -84,14 +83,12 @@ class ImageFiles(ImageStore):
         return [i for i, path in enumerate(self.paths) if not os.path.isfile(path)]
 
 
-def drop_missing_images(
-    split: VQASplit, dataset: str, describe: Callable[[int], str], bad: BadSamples | None
-) -> VQASplit:
+def drop_missing_images(split: VQASplit, dataset: str, describe: Callable[[int], str], bad: BadSamples) -> VQASplit:
     """`split` after checking that every image file exists: one DatasetError naming the first missing file, or,
     when `bad` skips bad samples, the split without the questions about missing files (counted in `bad`)."""
     images = split.images
     assert isinstance(images, ImageFiles)
-    if bad is None or not bad.skip:
+    if not bad.skip:
         images.check_exist(dataset, describe)
         return split
     missing = images.missing()
@@ -104,10 +101,3 @@ def drop_missing_images(
     keep = torch.ones(len(images), dtype=torch.bool)
     keep[missing] = False
     return split.subset_by_images(keep.nonzero().flatten())
-
-
-def image_table(paths: Sequence[Path]) -> tuple[list[Path], list[int]]:
-    """Distinct image paths in order of first appearance, and the image index of each entry."""
-    position: dict[Path, int] = {}
-    index = [position.setdefault(path, len(position)) for path in paths]
-    return list(position), index

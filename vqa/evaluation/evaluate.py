@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from vqa.data.sources.base import DatasetError
-from vqa.data.sources.clevr import read_clevr_split
+from vqa.data.sources.clevr import clevr_entries
 from vqa.data.sources.gqa import read_gqa_questions
 from vqa.data.sources.vqa_v2 import read_vqa_v2_annotations
 from vqa.evaluation.metrics import CLEVRAccuracy, GQAMetrics, OfficialVQAAccuracy
@@ -82,11 +82,9 @@ def evaluate_clevr(results: Mapping[int, str], questions_file: str | os.PathLike
         questions_file: a CLEVR questions file with answers and programs (e.g. CLEVR_val_questions.json).
     """
     path = Path(questions_file)
-    split = read_clevr_split("questions", path, path.parent, (1, 1), labeled=True, check_images=False)
-    indices = [r.meta["question_index"] for r in split.records]
+    records = [entry.record for entry in clevr_entries(path, "CLEVR questions", labeled=True)]
+    indices = [r.meta["question_index"] for r in records]
     _check_coverage(results, indices, str(path))
     metric = CLEVRAccuracy()
-    metric.update(
-        [results[i] for i in indices], [r.answers[0] for r in split.records], [r.types["type"] for r in split.records]
-    )
+    metric.update([results[i] for i in indices], [r.answers[0] for r in records], [r.types["type"] for r in records])
     return {k: v for k, v in _floats(metric.compute()).items() if not math.isnan(v)}

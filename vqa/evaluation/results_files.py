@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from vqa.data.sources.base import DatasetError
-from vqa.data.sources.json_files import expect, field, read_json, read_jsonl
+from vqa.data.sources.json_reading import expect, field, read_json, read_jsonl
 from vqa.io import write_json
 
 # format -> (question id key in the results file, its JSON type, answer key)

@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--attention-map",
         metavar="PNG",
         default=None,
-        help="also save the first question's attention heatmap here (interactive fusions only)",
+        help="also save the first question's attention heatmap here (fusions with question-to-image attention)",
     )
     return parser
 

@@ -8,7 +8,8 @@ A model bundle is a directory of three files:
     model.safetensors  the weights, with fingerprints of the two JSON files in its metadata
 
 Reading a bundle parses JSON and safetensors only, so a bundle shared by someone else cannot run code.
-Checkpoints are read with `torch.load(weights_only=True)`, which refuses anything but tensors and plain data.
+Checkpoints are read with `vqa.training.checkpoint_file.safe_load_checkpoint` (`torch.load(weights_only=True)`),
+which refuses anything but tensors and plain data. Nothing here imports Lightning or torchmetrics.
 """
 
 from __future__ import annotations
@@ -18,12 +19,10 @@ import json
 import os
 import shutil
 import tempfile
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import Tensor
@@ -32,7 +31,7 @@ from vqa import __version__
 from vqa.data.vocab import Vocabulary
 from vqa.errors import VQAError
 from vqa.models.model import VQAModel
-from vqa.training.module import MODEL_CONFIG_KEY, VOCAB_KEY
+from vqa.training.checkpoint_file import MODEL_CONFIG_KEY, VOCAB_KEY, CheckpointError, safe_load_checkpoint
 
 BUNDLE_FORMAT = "vqa-fusion-bundle"
 BUNDLE_VERSION = 1
@@ -44,8 +43,9 @@ Scores = Literal["sigmoid", "softmax"]
 SCORES_OF_LOSS: dict[str, Scores] = {"bce": "sigmoid", "ce": "softmax"}
 
 
-class BundleError(VQAError, ValueError):
-    """A checkpoint or bundle is missing, unreadable, incomplete or inconsistent; the message names the file."""
+class BundleError(CheckpointError):
+    """A model bundle is missing, unreadable, incomplete or inconsistent, or a checkpoint lacks what a model needs;
+    the message names the file. (A checkpoint file that cannot be read safely raises the base `CheckpointError`.)"""
 
 
 @dataclass
@@ -89,25 +89,16 @@ def model_state_from_checkpoint(state_dict: dict[str, Tensor]) -> dict[str, Tens
 def read_checkpoint(path: str | os.PathLike) -> TrainedModel:
     """Rebuild the trained model from a checkpoint written by `vqa fit` (or `Trainer.save_checkpoint`).
 
-    The file is read with `torch.load(weights_only=True)`: only tensors and plain Python data are accepted.
+    The file is read with `safe_load_checkpoint` (`torch.load(weights_only=True)`): only tensors and plain Python
+    data are accepted.
 
     Raises:
-        BundleError: the file is missing, not a PyTorch checkpoint, holds objects other than plain data, or
-            lacks the model recipe and vocabulary the toolkit's training stores.
+        CheckpointError: the file is missing, not a PyTorch checkpoint, or holds objects other than plain data.
+        BundleError: the checkpoint lacks the model recipe and vocabulary the toolkit's training stores, or they
+            do not fit its weights.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise BundleError(f"checkpoint not found: {path}")
-    if not zipfile.is_zipfile(path):
-        raise BundleError(f"{path} is not a PyTorch checkpoint (expected a file written by torch.save)")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises UnpicklingError, RuntimeError or others depending on the damage
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise BundleError(
-            f"cannot read checkpoint {path} safely with torch.load(weights_only=True): {reason}"
-        ) from error
-    if not isinstance(checkpoint, dict) or not {MODEL_CONFIG_KEY, VOCAB_KEY, "state_dict"} <= checkpoint.keys():
+    checkpoint = safe_load_checkpoint(path)
+    if not {MODEL_CONFIG_KEY, VOCAB_KEY, "state_dict"} <= checkpoint.keys():
         raise BundleError(
             f"{path} is not a checkpoint of this toolkit's training: it lacks the model recipe "
             f"({MODEL_CONFIG_KEY!r}) and vocabulary ({VOCAB_KEY!r}) that `vqa fit` saves"

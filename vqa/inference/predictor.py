@@ -204,18 +204,19 @@ class Predictor:
         and the `top_k` answers (at most all of them) in the title, saved as a PNG at `out`.
 
         Raises:
-            PredictionError: the fusion is not interactive (it has no question-to-image attention), or the
-                image encoder's tokens do not lie on a grid.
+            PredictionError: the fusion exposes no question-to-image attention (`Fusion.exposes_attention`: the
+                interactive fusions, and the bilinear ones with glimpses), or the image encoder's tokens do not
+                lie on a grid.
         """
         from vqa.inference.attention_map import draw_attention  # matplotlib is imported only when a map is drawn
 
         top_k = min(top_k, len(self.answers))
         self._check_top_k(top_k)
         fusion = self.model.fusion
-        if not fusion.interactive:
+        if not fusion.exposes_attention:
             raise PredictionError(
                 f"fusion {fusion.name!r} ({fusion.family} fusion) has no question-to-image attention to draw; "
-                "attention maps need an interactive fusion such as 'cross_attention'"
+                "attention maps need a fusion that exposes it, such as 'cross_attention' or 'mfb' with glimpses"
             )
         rgb = as_rgb(image, self.max_image_pixels)
         pixels = resize_to_tensor(rgb, self.image_size)  # (3, H, W)

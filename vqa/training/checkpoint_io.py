@@ -20,7 +20,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     checkpoint goes into a temporary file next to the target, is flushed to disk, and is renamed over it (see
     `vqa.io.atomic_path`). Remote paths (`s3://...`) keep Lightning's behaviour.
 
-    Use it with `trainer.plugins: [vqa.training.checkpoint_io.AtomicCheckpointIO]` (all shipped base configs do).
+    The `vqa` command uses it unless told otherwise (`vqa.training.defaults.Checkpoints`).
     """
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: _PATH, storage_options: Any | None = None) -> None:

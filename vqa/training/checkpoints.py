@@ -5,11 +5,15 @@ time), so a plain `vqa fit ... --ckpt_path last` after a kill would find nothing
 checkpoint of another model fails deep inside `load_state_dict` with a list of tensor names. Here:
 
 * `last` is the newest checkpoint under the run's folders (trainer root, logger folders, checkpoint folders)
-  written by the same configuration: the same model recipe, vocabulary and hyper-parameters. A resumed fit
-  keeps writing its checkpoints into that checkpoint's folder, so "best" tracking continues.
-* `best` (outside the fit that made it) is the best checkpoint recorded in the newest matching one.
-* any checkpoint is read with `torch.load(weights_only=True)` (nothing is unpickled) and rejected with a clear
-  message when it belongs to another architecture or vocabulary.
+  written by the same configuration. To resume (`fit`) that means the same model recipe, vocabulary and
+  hyper-parameters: a run with another learning rate or schedule in the same folder is another run, not the one
+  to continue. A resumed fit keeps writing its checkpoints into that checkpoint's folder, so "best" tracking
+  continues.
+* `best` (outside the fit that made it) is the best checkpoint recorded in the newest matching one. To
+  validate, test or predict only the network and its vocabulary have to match: a training setting such as
+  `--model.warmup_steps` does not change what the checkpoint computes.
+* any checkpoint is read with `safe_load_checkpoint` (`torch.load(weights_only=True)`: nothing is unpickled)
+  and rejected with a clear message when it belongs to another architecture or vocabulary.
 """
 
 from __future__ import annotations
@@ -20,35 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
-import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
-from vqa.inference.bundle import BundleError
-from vqa.training.module import MODEL_CONFIG_KEY, VOCAB_KEY, VQALitModule
+from vqa.training.checkpoint_file import MODEL_CONFIG_KEY, VOCAB_KEY, CheckpointError, safe_load_checkpoint
+from vqa.training.module import VQALitModule
 
 SPECIAL = ("last", "best")
-
-
-def read_checkpoint_header(path: str | os.PathLike) -> dict[str, Any]:
-    """The checkpoint's contents, memory-mapped (tensors are read only when touched), loaded safely.
-
-    Raises:
-        BundleError: the file is missing, not a checkpoint, or holds anything but tensors and plain data.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise BundleError(f"checkpoint not found: {path}")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception as error:  # UnpicklingError, RuntimeError (not a zip file), ... depending on the damage
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise BundleError(
-            f"cannot read checkpoint {path} safely with torch.load(weights_only=True): {reason}"
-        ) from error
-    if not isinstance(checkpoint, dict):
-        raise BundleError(f"{path} is not a training checkpoint (it holds a {type(checkpoint).__name__})")
-    return checkpoint
 
 
 def _plain(data: Any) -> Any:
@@ -67,20 +49,27 @@ def _first_difference(saved: Any, current: Any, where: str = "") -> str:
 
 
 def mismatch(checkpoint: dict[str, Any], module: VQALitModule, hyper_parameters: bool = True) -> str | None:
-    """Why `checkpoint` cannot continue or evaluate `module` (None when it fits)."""
+    """Why `checkpoint` cannot continue or evaluate `module` (None when it fits).
+
+    Args:
+        checkpoint: the checkpoint's contents (`safe_load_checkpoint`).
+        module: the configured module.
+        hyper_parameters: also compare the module's hyper-parameters (learning rate, schedule, loss, ...): wanted
+            to pick the run to resume, not to evaluate a network, which the recipe and vocabulary determine.
+    """
     if MODEL_CONFIG_KEY not in checkpoint or VOCAB_KEY not in checkpoint:
         return "it is not a checkpoint of this toolkit's training (no model recipe and vocabulary)"
     model = getattr(module.model, "_orig_mod", module.model)
     pairs = [
-        ("architecture", checkpoint[MODEL_CONFIG_KEY], model.config()),
-        ("vocabulary", checkpoint[VOCAB_KEY], module.vocab.to_dict()),
+        ("architecture differs", checkpoint[MODEL_CONFIG_KEY], model.config()),
+        ("vocabulary differs", checkpoint[VOCAB_KEY], module.vocab.to_dict()),
     ]
     if hyper_parameters:
-        pairs.append(("hyper-parameters", checkpoint.get("hyper_parameters", {}), dict(module.hparams)))
+        pairs.append(("hyper-parameters differ", checkpoint.get("hyper_parameters", {}), dict(module.hparams)))
     for what, saved, current in pairs:
         saved, current = _plain(saved), _plain(current)
         if saved != current:
-            return f"its {what} differs: {_first_difference(saved, current)}"
+            return f"its {what}: {_first_difference(saved, current)}"
     return None
 
 
@@ -95,17 +84,20 @@ def search_folders(trainer: pl.Trainer) -> list[Path]:
     return list(unique.values())
 
 
-def newest_matching(trainer: pl.Trainer, module: VQALitModule) -> tuple[Path | None, dict[str, Any] | None, list[str]]:
-    """The newest checkpoint of this configuration (path and contents), and notes on those that do not match."""
+def newest_matching(
+    trainer: pl.Trainer, module: VQALitModule, hyper_parameters: bool = True
+) -> tuple[Path | None, dict[str, Any] | None, list[str]]:
+    """The newest checkpoint of this configuration (path and contents), and notes on those that do not match.
+    `hyper_parameters` as in `mismatch`."""
     found = {os.path.realpath(p): p for folder in search_folders(trainer) for p in Path(folder).rglob("*.ckpt")}
     notes = []
     for path in sorted(found.values(), key=lambda p: p.stat().st_mtime, reverse=True):
         try:
-            checkpoint = read_checkpoint_header(path)
-        except BundleError as error:
+            checkpoint = safe_load_checkpoint(path)
+        except CheckpointError as error:
             notes.append(str(error))
             continue
-        reason = mismatch(checkpoint, module)
+        reason = mismatch(checkpoint, module, hyper_parameters)
         if reason is None:
             return path, checkpoint, notes
         notes.append(f"{path}: {reason}")
@@ -116,7 +108,7 @@ def resolve(ckpt_path: str | None, trainer: pl.Trainer, module: VQALitModule, st
     """The checkpoint file `--ckpt_path` names for `stage` ("fit", "validate", "test", "predict"), checked.
 
     Raises:
-        BundleError: the file is unreadable or belongs to another model; no `best` checkpoint exists.
+        CheckpointError: the file is unreadable or belongs to another model; no `best` checkpoint exists.
     """
     if ckpt_path is None or ckpt_path == "hpc":
         return ckpt_path
@@ -124,17 +116,18 @@ def resolve(ckpt_path: str | None, trainer: pl.Trainer, module: VQALitModule, st
         return ckpt_path  # the best checkpoint of a fit run in this process: Lightning knows it
     if ckpt_path in SPECIAL:
         return _resolve_special(ckpt_path, trainer, module, stage)
-    checkpoint = read_checkpoint_header(ckpt_path)
+    checkpoint = safe_load_checkpoint(ckpt_path)
     reason = mismatch(checkpoint, module, hyper_parameters=False)
     if reason is not None:
-        raise BundleError(f"checkpoint {ckpt_path} does not fit the configured model: {reason}")
+        raise CheckpointError(f"checkpoint {ckpt_path} does not fit the configured model: {reason}")
     if stage == "fit" and (reason := mismatch(checkpoint, module)) is not None:
         rank_zero_warn(f"resuming from {ckpt_path}, whose {reason.removeprefix('its ')}")
     return ckpt_path
 
 
 def _resolve_special(ckpt_path: str, trainer: pl.Trainer, module: VQALitModule, stage: str) -> str | None:
-    path, checkpoint, notes = newest_matching(trainer, module)
+    # Resuming continues one run: its settings must match too. Evaluating needs only the same network.
+    path, checkpoint, notes = newest_matching(trainer, module, hyper_parameters=stage == "fit")
     folders = ", ".join(str(f) for f in search_folders(trainer))
     other = f"; checkpoints of other configurations: {'; '.join(notes[:3])}" if notes else ""
     if path is None:
@@ -144,11 +137,11 @@ def _resolve_special(ckpt_path: str, trainer: pl.Trainer, module: VQALitModule, 
                 f"training starts from scratch{other}"
             )
             return None
-        raise BundleError(f"--ckpt_path {ckpt_path}: no checkpoint of this configuration under {folders}{other}")
+        raise CheckpointError(f"--ckpt_path {ckpt_path}: no checkpoint of this configuration under {folders}{other}")
     if ckpt_path == "best":
         best = _best_recorded(checkpoint)
         if best is None or not Path(best).is_file():
-            raise BundleError(
+            raise CheckpointError(
                 f"--ckpt_path best: the newest checkpoint of this configuration, {path}, records no "
                 f"existing best checkpoint ({best!r}); pass a checkpoint file instead"
             )

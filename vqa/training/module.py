@@ -19,12 +19,10 @@ from vqa.models.encoders.base import ImageEncoder, TextEncoder
 from vqa.models.encoders.image import ConvGridEncoder
 from vqa.models.encoders.text import GRUTextEncoder
 from vqa.models.model import VQAModel
+from vqa.training.checkpoint_file import MODEL_CONFIG_KEY, RNG_KEY, VOCAB_KEY
 from vqa.training.nonfinite import NonFiniteGuard, NonFiniteLossError, failure_message
 from vqa.training.rng import rng_state, set_rng_state
 
-MODEL_CONFIG_KEY = "vqa_model_config"
-VOCAB_KEY = "vqa_vocab"
-RNG_KEY = "vqa_rng_states"  # one random state per process, so a resumed run draws the same dropout masks
 # Learned tokens that, like biases and embeddings, get no weight decay.
 NO_DECAY_LEAVES = ("cls", "modality", "cls_token", "class_embedding", "register_tokens")
 

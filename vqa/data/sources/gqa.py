@@ -8,14 +8,15 @@ Images: <image folder>/<imageId>.jpg
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from vqa.data.bad_samples import BadSamples
-from vqa.data.image_files import ImageFiles, drop_missing_images
-from vqa.data.records import VQARecord, VQASplit
-from vqa.data.sources.base import DATASETS, DatasetError, VQASource
-from vqa.data.sources.json_files import expect, field, optional_field, question_text, read_json, string_list
+from vqa.data.records import VQARecord
+from vqa.data.sources.base import DATASETS, DatasetError
+from vqa.data.sources.files import FileEntry, FileSource
+from vqa.data.sources.json_reading import expect, field, optional_field, question_text, read_json, string_list
 
 TYPE_KEYS = ("structural", "semantic", "detailed")
 
@@ -70,56 +71,30 @@ def _check_question(entry: Any, path: Path, where: str, labeled: bool) -> None:
         expect(step, dict, path, f"{where}.semantic[{i}]")
 
 
-def read_gqa_split(
-    name: str,
-    questions_file: Path,
-    image_dir: Path,
-    image_size: tuple[int, int],
-    labeled: bool,
-    balanced_only: bool = True,
-    check_images: bool = True,
-    bad: BadSamples | None = None,
-) -> VQASplit:
-    """One split as records; ids, entailment and groups are kept in `meta` for consistency and distribution."""
-    dataset = f"GQA {name}"
-    questions = read_gqa_questions(questions_file, dataset, labeled, bad)
-    paths: list[Path] = []
-    image_position: dict[str, int] = {}
-    needed_by: list[str] = []
-    records: list[VQARecord] = []
-    for question_id, entry in questions.items():
-        if balanced_only and entry.get("isBalanced") is False:
-            continue
-        image_id = entry["imageId"]
-        if image_id not in image_position:
-            image_position[image_id] = len(paths)
-            paths.append(image_dir / f"{image_id}.jpg")
-            needed_by.append(f"imageId {image_id!r} of question {question_id!r} in {questions_file}")
-        groups = entry.get("groups") or {}
-        records.append(
-            VQARecord(
-                image=image_position[image_id],
-                question=entry["question"],
-                answers=[entry["answer"]] if "answer" in entry else [],
-                types={key: entry["types"][key] for key in TYPE_KEYS} if "types" in entry else {},
-                meta={
-                    "question_id": question_id,
-                    "image_id": image_id,
-                    "full_answer": entry.get("fullAnswer"),
-                    "global_group": groups.get("global"),
-                    "local_group": groups.get("local"),
-                    "entailed": list(entry.get("entailed", [])),
-                    "equivalent": list(entry.get("equivalent", [])),
-                    "steps": reasoning_steps(entry.get("semantic") or []),
-                },
-            )
-        )
-    split = VQASplit(ImageFiles(paths, image_size), records)
-    return drop_missing_images(split, dataset, needed_by.__getitem__, bad) if check_images else split
+def _record(question_id: str, entry: dict[str, Any]) -> VQARecord:
+    """The record of one checked question; ids, entailment and groups are kept in `meta` for consistency and
+    distribution."""
+    groups = entry.get("groups") or {}
+    return VQARecord(
+        image=-1,
+        question=entry["question"],
+        answers=[entry["answer"]] if "answer" in entry else [],
+        types={key: entry["types"][key] for key in TYPE_KEYS} if "types" in entry else {},
+        meta={
+            "question_id": question_id,
+            "image_id": entry["imageId"],
+            "full_answer": entry.get("fullAnswer"),
+            "global_group": groups.get("global"),
+            "local_group": groups.get("local"),
+            "entailed": list(entry.get("entailed", [])),
+            "equivalent": list(entry.get("equivalent", [])),
+            "steps": reasoning_steps(entry.get("semantic") or []),
+        },
+    )
 
 
 @DATASETS.register("gqa")
-class GQA(VQASource):
+class GQA(FileSource):
     """GQA balanced questions; breakdowns per structural, semantic and detailed type.
 
     Answers are compared by exact string match, as the official evaluator does (one answer per question).
@@ -136,6 +111,8 @@ class GQA(VQASource):
         check_images: check that every image file exists when a split is read (one clear error if not).
     """
 
+    title = "GQA"
+
     def __init__(
         self,
         train_questions: str,
@@ -146,29 +123,22 @@ class GQA(VQASource):
         balanced_only: bool = True,
         check_images: bool = True,
     ) -> None:
-        self.files = {"train": train_questions, "val": val_questions, "test": test_questions}
+        super().__init__(
+            {"train": train_questions, "val": val_questions, "test": test_questions}, image_size, check_images
+        )
         self.image_dir = Path(image_dir)
-        self.image_size = image_size
         self.balanced_only = balanced_only
-        self.check_images = check_images
-        self._splits: dict[str, VQASplit] = {}  # each split read once
 
-    def read(self, split: str, bad: BadSamples | None = None) -> VQASplit:
-        if split not in self.files:
-            raise ValueError(f"GQA has splits train, val, test; got {split!r}")
-        if split not in self._splits:
-            questions = self.files[split]
-            if questions is None:
-                self._splits[split] = VQASplit(ImageFiles([], self.image_size), [])
-            else:
-                self._splits[split] = read_gqa_split(
-                    split,
-                    Path(questions),
-                    self.image_dir,
-                    self.image_size,
-                    labeled=split != "test",
-                    balanced_only=self.balanced_only,
-                    check_images=self.check_images,
-                    bad=bad,
-                )
-        return self._splits[split]
+    def image_folder(self, split: str) -> Path:
+        return self.image_dir
+
+    def entries(self, split: str, bad: BadSamples) -> Iterator[FileEntry]:
+        """The questions of `split` (answers required except in test), in file order."""
+        questions_file = Path(self.files[split])
+        questions = read_gqa_questions(questions_file, self.split_title(split), labeled=split != "test", bad=bad)
+        for question_id, entry in questions.items():
+            if self.balanced_only and entry.get("isBalanced") is False:
+                continue
+            image_id = entry["imageId"]
+            needed_by = f"imageId {image_id!r} of question {question_id!r} in {questions_file}"
+            yield FileEntry(f"{image_id}.jpg", _record(question_id, entry), needed_by)

@@ -13,54 +13,21 @@ Any other keys are kept in the record's `meta` and written into predictions.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 from vqa.data.bad_samples import BadSamples
-from vqa.data.image_files import ImageFiles, drop_missing_images
 from vqa.data.records import VQARecord, VQASplit, carve_validation
-from vqa.data.sources.base import DATASETS, DatasetError, VQASource
-from vqa.data.sources.json_files import expect, field, optional_field, question_text, read_jsonl, string_list
+from vqa.data.sources.base import DATASETS, DatasetError
+from vqa.data.sources.files import FileEntry, FileSource
+from vqa.data.sources.json_reading import expect, field, optional_field, question_text, read_jsonl, string_list
 from vqa.evaluation.normalize import normalize_answer
 
 REQUIRED_KEYS = ("image", "question", "answers")
 
 
-def read_jsonl_split(
-    name: str,
-    path: Path,
-    image_root: Path | None,
-    image_size: tuple[int, int],
-    normalize_answers: bool = False,
-    check_images: bool = True,
-    bad: BadSamples | None = None,
-) -> VQASplit:
-    """Read one JSONL file into a split; a bad line raises its error or, when `bad` skips, is left out."""
-    dataset = f"JSONL {name}"
-    bad = bad if bad is not None else BadSamples()
-    root = image_root if image_root is not None else path.parent
-    paths: list[Path] = []
-    image_position: dict[Path, int] = {}
-    needed_by: list[str] = []
-    records: list[VQARecord] = []
-    for line, entry in read_jsonl(path, f"{dataset} file", bad):
-        try:
-            image, record = _parse_line(entry, path, f"line {line}", line, normalize_answers)
-        except DatasetError as error:
-            bad.handle(error)
-            continue
-        image_path = image if image.is_absolute() else root / image
-        if image_path not in image_position:
-            image_position[image_path] = len(paths)
-            paths.append(image_path)
-            needed_by.append(f"line {line} of {path}")
-        record.image = image_position[image_path]
-        records.append(record)
-    split = VQASplit(ImageFiles(paths, image_size), records)
-    return drop_missing_images(split, dataset, needed_by.__getitem__, bad) if check_images else split
-
-
 def _parse_line(entry: object, path: Path, where: str, line: int, normalize_answers: bool) -> tuple[Path, VQARecord]:
-    """The image path (as written) and the record (image index still unset) of one JSONL entry."""
+    """The image path (as written) and the record (image index unset) of one JSONL entry."""
     expect(entry, dict, path, where)
     if "answers" not in entry and "answer" in entry:
         raise DatasetError(f"{path}: {where}: missing key 'answers' (a list of strings); found 'answer'")
@@ -81,7 +48,7 @@ def _parse_line(entry: object, path: Path, where: str, line: int, normalize_answ
 
 
 @DATASETS.register("jsonl")
-class JSONLDataset(VQASource):
+class JSONLSource(FileSource):
     """Your own data: one JSONL file per split (format in this module's docstring and docs/datasets.md).
 
     Args:
@@ -96,6 +63,8 @@ class JSONLDataset(VQASource):
         check_images: check that every image file exists when a split is read (one clear error if not).
     """
 
+    title = "JSONL"
+
     def __init__(
         self,
         train: str,
@@ -109,31 +78,33 @@ class JSONLDataset(VQASource):
         check_images: bool = True,
     ) -> None:
         if val is not None and val_images:
-            raise ValueError("JSONLDataset: give either a `val` file or `val_images` to carve from train, not both")
-        self.files = {"train": train, "val": val, "test": test}
+            raise ValueError("JSONLSource: give either a `val` file or `val_images` to carve from train, not both")
+        super().__init__({"train": train, "val": val, "test": test}, image_size, check_images)
         self.image_root = Path(image_root) if image_root else None
-        self.image_size = image_size
         self.val_images = val_images
         self.normalize_answers = normalize_answers
         self.seed = seed
-        self.check_images = check_images
-        self._splits: dict[str, VQASplit] = {}  # each split read once
 
-    def _read_file(self, split: str, bad: BadSamples | None) -> VQASplit:
-        path = self.files[split]
-        if path is None:
-            return VQASplit(ImageFiles([], self.image_size), [])
-        return read_jsonl_split(
-            split, Path(path), self.image_root, self.image_size, self.normalize_answers, self.check_images, bad
-        )
+    def image_folder(self, split: str) -> Path:
+        return self.image_root if self.image_root is not None else Path(self.files[split]).parent
+
+    def entries(self, split: str, bad: BadSamples) -> Iterator[FileEntry]:
+        """The lines of `split`'s file; a line that is not JSON or not a valid entry goes to `bad.handle`."""
+        path = Path(self.files[split])
+        folder = self.image_folder(split)
+        for line, entry in read_jsonl(path, f"{self.split_title(split)} file", bad):
+            try:
+                image, record = _parse_line(entry, path, f"line {line}", line, self.normalize_answers)
+            except DatasetError as error:
+                bad.handle(error)
+                continue
+            # the full path: an image named once relative to the folder and once absolute is still one image
+            yield FileEntry(folder / image, record, f"line {line} of {path}")
 
     def read(self, split: str, bad: BadSamples | None = None) -> VQASplit:
-        if split not in self.files:
-            raise ValueError(f"a JSONL dataset has splits train, val, test; got {split!r}")
-        if split not in self._splits:
-            if split in ("train", "val") and self.files["val"] is None and self.val_images:
-                train, val = carve_validation(self._read_file("train", bad), self.val_images, self.seed)
-                self._splits.update(train=train, val=val)
-            else:
-                self._splits[split] = self._read_file(split, bad)
-        return self._splits[split]
+        """As `FileSource.read`; without a `val` file, train and val are carved from the train file together."""
+        carve = split in ("train", "val") and self.files["val"] is None and self.val_images
+        if carve and split not in self._splits:
+            train, val = carve_validation(self.read_files("train", bad), self.val_images, self.seed)
+            self._splits.update(train=train, val=val)
+        return super().read(split, bad)

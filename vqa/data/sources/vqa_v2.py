@@ -8,13 +8,14 @@ Images: <image folder>/COCO_<data_subtype>_<image_id as 12 digits>.jpg
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 from vqa.data.bad_samples import BadSamples
-from vqa.data.image_files import ImageFiles, drop_missing_images
-from vqa.data.records import VQARecord, VQASplit
-from vqa.data.sources.base import DATASETS, DatasetError, VQASource
-from vqa.data.sources.json_files import field, question_text, read_json, string_list
+from vqa.data.records import VQARecord
+from vqa.data.sources.base import DATASETS, DatasetError
+from vqa.data.sources.files import FileEntry, FileSource
+from vqa.data.sources.json_reading import field, question_text, read_json, string_list
 from vqa.evaluation.normalize import clean_whitespace, normalize_answer
 
 ANSWER_TYPES = ("yes/no", "number", "other")
@@ -24,61 +25,6 @@ def coco_file_name(data_subtype: str, image_id: int) -> str:
     """COCO image file name; test-dev questions (subtype "test-dev2015") are about test2015 images."""
     subtype = "test2015" if data_subtype == "test-dev2015" else data_subtype
     return f"COCO_{subtype}_{image_id:012d}.jpg"
-
-
-def read_vqa_v2_split(
-    name: str,
-    questions_file: Path,
-    annotations_file: Path | None,
-    image_dir: Path,
-    image_size: tuple[int, int],
-    check_images: bool = True,
-    bad: BadSamples | None = None,
-) -> VQASplit:
-    """Read one split; without annotations (test) the records have no answers and no types.
-
-    Human answers become training targets after the official normalization (`vqa.evaluation.normalize`); the raw ones
-    are kept in `meta["raw_answers"]` for the official evaluator. A malformed entry raises its error or, when
-    `bad` skips bad samples, is left out (with its question).
-    """
-    dataset = f"VQA v2 {name}"
-    bad = bad if bad is not None else BadSamples()
-    data = read_json(questions_file, f"{dataset} questions file")
-    subtype = field(data, "data_subtype", str, questions_file, "top level")
-    questions = field(data, "questions", list, questions_file, "top level")
-    annotations = read_vqa_v2_annotations(annotations_file, dataset, bad) if annotations_file is not None else None
-
-    paths: list[Path] = []
-    image_position: dict[int, int] = {}
-    needed_by: list[str] = []
-    records: list[VQARecord] = []
-    for i, entry in enumerate(questions):
-        where = f"questions[{i}]"
-        try:
-            question_id = field(entry, "question_id", int, questions_file, where)
-            image_id = field(entry, "image_id", int, questions_file, where)
-            question = question_text(entry, "question", questions_file, where)
-            record = VQARecord(-1, question, [], {}, {"question_id": question_id, "image_id": image_id})
-            if annotations is not None:
-                _attach_annotation(record, annotations.pop(question_id, None), annotations_file, where, questions_file)
-        except DatasetError as error:
-            bad.handle(error)
-            continue
-        if image_id not in image_position:
-            image_position[image_id] = len(paths)
-            paths.append(image_dir / coco_file_name(subtype, image_id))
-            needed_by.append(f"image_id {image_id} of question_id {question_id} ({where} of {questions_file})")
-        record.image = image_position[image_id]
-        records.append(record)
-    if annotations:
-        extra = next(iter(annotations))
-        error = DatasetError(
-            f"{annotations_file}: {len(annotations)} annotation(s) have no question in {questions_file}, "
-            f"e.g. question_id {extra}; are the two files from the same split?"
-        )
-        bad.handle(error, questions=len(annotations))
-    split = VQASplit(ImageFiles(paths, image_size), records)
-    return drop_missing_images(split, dataset, needed_by.__getitem__, bad) if check_images else split
 
 
 def read_vqa_v2_annotations(path: Path, dataset: str, bad: BadSamples | None = None) -> dict[int, tuple[str, dict]]:
@@ -139,12 +85,14 @@ def _attach_annotation(
 
 
 @DATASETS.register("vqa_v2")
-class VQAv2(VQASource):
+class VQAv2(FileSource):
     """VQA v2 from the official files; breakdowns per answer type and per question type.
 
     Training targets are the human answers after the official normalization, scored with the official
     leave-one-out formula (0 / 0.3 / 0.6 / 0.9 / 1 for 0 / 1 / 2 / 3 / 4+ matching humans). The standard
     answer vocabulary keeps the answers seen at least 9 times in training (`data.min_answer_count: 9`).
+    The raw human answers are kept in `meta["raw_answers"]` for the official evaluator. Without annotations
+    (test) the records have no answers and no types.
 
     Args:
         train_questions: e.g. v2_OpenEnded_mscoco_train2014_questions.json.
@@ -160,6 +108,8 @@ class VQAv2(VQASource):
         check_images: check that every image file exists when a split is read (one clear error if not).
     """
 
+    title = "VQA v2"
+
     def __init__(
         self,
         train_questions: str,
@@ -174,32 +124,48 @@ class VQAv2(VQASource):
         image_size: tuple[int, int] = (224, 224),
         check_images: bool = True,
     ) -> None:
-        self.files = {
-            "train": (train_questions, train_annotations, train_images),
-            "val": (val_questions, val_annotations, val_images),
-            "test": (test_questions, test_annotations, test_images),
-        }
         if test_questions is not None and test_images is None:
             raise ValueError("VQAv2: test_questions is set but test_images is not")
-        self.image_size = image_size
-        self.check_images = check_images
-        self._splits: dict[str, VQASplit] = {}  # each split read once
+        files = {  # split -> (questions, annotations, image folder)
+            "train": (train_questions, train_annotations, train_images),
+            "val": (val_questions, val_annotations, val_images),
+            "test": (test_questions, test_annotations, test_images) if test_questions is not None else None,
+        }
+        super().__init__(files, image_size, check_images)
 
-    def read(self, split: str, bad: BadSamples | None = None) -> VQASplit:
-        if split not in self.files:
-            raise ValueError(f"VQA v2 has splits train, val, test; got {split!r}")
-        if split not in self._splits:
-            questions, annotations, images = self.files[split]
-            if questions is None:  # no test files configured
-                self._splits[split] = VQASplit(ImageFiles([], self.image_size), [])
-            else:
-                self._splits[split] = read_vqa_v2_split(
-                    split,
-                    Path(questions),
-                    Path(annotations) if annotations else None,
-                    Path(images),
-                    self.image_size,
-                    self.check_images,
-                    bad,
-                )
-        return self._splits[split]
+    def image_folder(self, split: str) -> Path:
+        return Path(self.files[split][2])
+
+    def entries(self, split: str, bad: BadSamples) -> Iterator[FileEntry]:
+        """The questions of `split`, each with its annotation (when the split has annotations). A malformed
+        question or annotation, and annotations without a question, go to `bad.handle`."""
+        questions_name, annotations_name, _ = self.files[split]
+        questions_file = Path(questions_name)
+        annotations_file = Path(annotations_name) if annotations_name else None
+        dataset = self.split_title(split)
+        data = read_json(questions_file, f"{dataset} questions file")
+        subtype = field(data, "data_subtype", str, questions_file, "top level")
+        questions = field(data, "questions", list, questions_file, "top level")
+        annotations = read_vqa_v2_annotations(annotations_file, dataset, bad) if annotations_file else None
+        for i, entry in enumerate(questions):
+            where = f"questions[{i}]"
+            try:
+                question_id = field(entry, "question_id", int, questions_file, where)
+                image_id = field(entry, "image_id", int, questions_file, where)
+                question = question_text(entry, "question", questions_file, where)
+                record = VQARecord(-1, question, [], {}, {"question_id": question_id, "image_id": image_id})
+                if annotations is not None:
+                    found = annotations.pop(question_id, None)
+                    _attach_annotation(record, found, annotations_file, where, questions_file)
+            except DatasetError as error:
+                bad.handle(error)
+                continue
+            needed_by = f"image_id {image_id} of question_id {question_id} ({where} of {questions_file})"
+            yield FileEntry(coco_file_name(subtype, image_id), record, needed_by)
+        if annotations:
+            extra = next(iter(annotations))
+            error = DatasetError(
+                f"{annotations_file}: {len(annotations)} annotation(s) have no question in {questions_file}, "
+                f"e.g. question_id {extra}; are the two files from the same split?"
+            )
+            bad.handle(error, questions=len(annotations))

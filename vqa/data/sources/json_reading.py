@@ -1,4 +1,5 @@
-"""Reading dataset JSON files with errors that name the file, the entry and what was expected."""
+"""Reading JSON and JSON-lines files (datasets, predictions) and checking their fields, with errors that name the
+file, the entry and what was expected."""
 
 from __future__ import annotations
 
