@@ -21,6 +21,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from vqa.data.datamodule import VQADataModule
 from vqa.training import checkpoints
 from vqa.training.callbacks import PredictionWriter
+from vqa.training.clock import TrainingClock
 from vqa.training.defaults import TRAINER_DEFAULTS, Checkpoints, default_logger
 from vqa.training.module import VQALitModule
 
@@ -34,6 +35,8 @@ class VQACLI(LightningCLI):
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.link_arguments("data.vocab_dict", "model.vocab", apply_on="instantiate")
         parser.add_lightning_class_args(PredictionWriter, "predictions")
+        # Every run logs its training time with each validation (time-to-accuracy); `--clock.targets` names goals.
+        parser.add_lightning_class_args(TrainingClock, "clock")
         parser.add_class_arguments(Checkpoints, "checkpoints")
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
