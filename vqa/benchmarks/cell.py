@@ -59,8 +59,9 @@ class BenchmarkMeter(pl.Callback):
         self.test_time = synchronized_time(pl_module.device) - self._test_start
 
 
-def learning_curve(log_dir: str) -> list[dict[str, float]]:
-    """Per-epoch validation accuracy and loss from the CSV logger's metrics file."""
+def learning_curve(log_dir: str) -> list[dict[str, Any]]:
+    """Every validation's accuracy (overall and per type, under "val"), loss and training time so far
+    (`time/train_s`, logged by `vqa.training.clock.TrainingClock`) from the CSV logger's metrics file."""
     import csv
 
     path = Path(log_dir) / "metrics.csv"
@@ -76,6 +77,8 @@ def learning_curve(log_dir: str) -> list[dict[str, float]]:
                         "step": int(row["step"]),
                         "val_acc": float(row["val/acc"]),
                         "val_loss": float(row.get("val/loss") or "nan"),
+                        "train_s": float(row.get("time/train_s") or "nan"),
+                        "val": {k: float(v) for k, v in row.items() if k.startswith("val/acc") and v},
                     }
                 )
     return curve

@@ -108,6 +108,7 @@ def run_benchmark(
     output_dir: str = "results/benchmark",
     name: str = "benchmark",
     encoders: dict[str, list[str]] | None = None,
+    targets: dict[str, float] | None = None,
 ) -> list[dict[str, Any]]:
     """Run (or finish) the grid datasets x fusions x seeds and write tables and plots.
 
@@ -120,6 +121,8 @@ def run_benchmark(
         name: title of the report.
         encoders: optional encoder axis: label -> config files applied after the fusion's (e.g.
             `frozen_efficientnet: [configs/image/efficientnet_lite0.yaml]`); every fusion runs with each.
+        targets: validation metric -> accuracy (e.g. `val/acc/family/relational: 95`): the tables gain a column
+            per target with the training time until validation first reached it (time to accuracy).
 
     Returns:
         The per-cell results.
@@ -155,9 +158,9 @@ def run_benchmark(
                 )
             results.append(result)
             progress.advance(task)
-    rows = aggregate(results)
-    write_reports(out, name, results, rows)
-    console.print(render_markdown(name, rows, results))
+    rows = aggregate(results, targets)
+    write_reports(out, name, results, rows, targets)
+    console.print(render_markdown(name, rows, results, targets))
     console.print(
         f"[bold]results in {out}/ (results.md, results.csv, results.json, plots) "
         f"after {time.perf_counter() - started:.0f}s"
@@ -179,4 +182,5 @@ def main(args: list[str] | None = None) -> list[dict[str, Any]]:
         output_dir=config.output_dir,
         name=config.name,
         encoders=config.encoders,
+        targets=config.targets,
     )

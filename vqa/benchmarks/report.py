@@ -22,8 +22,9 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
-def aggregate(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per (dataset, encoder, fusion): mean and std over seeds of accuracy (overall, per type) and costs."""
+def aggregate(results: list[dict[str, Any]], targets: dict[str, float] | None = None) -> list[dict[str, Any]]:
+    """One row per (dataset, encoder, fusion): mean and std over seeds of accuracy (overall, per type) and costs,
+    and the training time to each validation target."""
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
     for result in results:
         groups[(result["dataset"], result.get("encoder", ""), result["fusion"])].append(result)
@@ -40,8 +41,34 @@ def aggregate(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for key in NUMERIC:
             row[key] = _mean_std([float(c[key]) for c in cells])
         row["question_prior"] = cells[0].get("question_prior", {}).get("overall")
+        row["time_to"] = time_to_targets(cells, targets or {})
         rows.append(row)
     return rows
+
+
+def time_to_target(curve: list[dict[str, Any]], metric: str, target: float) -> float | None:
+    """Training seconds until validation `metric` (e.g. "val/acc/family/relational") first reached `target`;
+    None when it never did."""
+    for point in curve:
+        if point.get("val", {}).get(metric, float("-inf")) >= target:
+            return point.get("train_s")
+    return None
+
+
+def time_to_targets(cells: list[dict[str, Any]], targets: dict[str, float]) -> dict[str, tuple[float, int]]:
+    """Per target: (mean seconds over the seeds that reached it, how many seeds reached it)."""
+    summary = {}
+    for metric, target in targets.items():
+        times = [t for t in (time_to_target(c.get("curve", []), metric, target) for c in cells) if t is not None]
+        summary[metric] = (statistics.fmean(times) if times else float("nan"), len(times))
+    return summary
+
+
+def _fmt_time(value: tuple[float, int], seeds: int) -> str:
+    mean, reached = value
+    if not reached:
+        return "not reached"
+    return f"{mean:.0f}" + ("" if reached == seeds else f" ({reached}/{seeds} seeds)")
 
 
 def variant(row: dict[str, Any]) -> str:
@@ -63,8 +90,12 @@ def _short(metric: str) -> str:
     return "overall" if name == "acc" else name.split("/", 1)[-1]
 
 
-def render_markdown(name: str, rows: list[dict[str, Any]], results: list[dict[str, Any]]) -> str:
-    """The comparison table(s), one per dataset, test accuracy in percent."""
+def render_markdown(
+    name: str, rows: list[dict[str, Any]], results: list[dict[str, Any]], targets: dict[str, float] | None = None
+) -> str:
+    """The comparison table(s), one per dataset, test accuracy in percent; with `targets`, a column per target
+    with the training seconds (mean over the seeds that reached it) until validation first reached it."""
+    targets = targets or {}
     lines = [f"## {name}", ""]
     for dataset in dict.fromkeys(r["dataset"] for r in rows):
         block = [r for r in rows if r["dataset"] == dataset]
@@ -77,6 +108,7 @@ def render_markdown(name: str, rows: list[dict[str, Any]], results: list[dict[st
             "train samples/s",
             "test samples/s",
             "peak MB",
+            *(f"train s to {_short(metric.removeprefix('val/'))} >= {value:g}" for metric, value in targets.items()),
         ]
         device = next((c["device"] for c in results if c["dataset"] == dataset), "?")
         seeds = block[0]["seeds"]
@@ -91,6 +123,7 @@ def render_markdown(name: str, rows: list[dict[str, Any]], results: list[dict[st
                 _fmt(row["train_samples_per_s"], 0),
                 _fmt(row["test_samples_per_s"], 0),
                 _fmt(row["peak_memory_mb"], 0),
+                *(_fmt_time(row["time_to"][metric], len(row["seeds"])) for metric in targets),
             ]
             lines.append("| " + " | ".join(cells) + " |")
         prior = block[0].get("question_prior")
@@ -171,9 +204,15 @@ def plot(out: Path, rows: list[dict[str, Any]], results: list[dict[str, Any]]) -
     return written
 
 
-def write_reports(out: Path, name: str, results: list[dict[str, Any]], rows: list[dict[str, Any]]) -> None:
+def write_reports(
+    out: Path,
+    name: str,
+    results: list[dict[str, Any]],
+    rows: list[dict[str, Any]],
+    targets: dict[str, float] | None = None,
+) -> None:
     """results.json (cells + aggregate), results.csv, results.md and one PNG per dataset."""
-    write_json(out / "results.json", {"name": name, "cells": results, "aggregate": rows})
+    write_json(out / "results.json", {"name": name, "targets": targets or {}, "cells": results, "aggregate": rows})
     write_csv(out / "results.csv", rows)
-    write_text(out / "results.md", render_markdown(name, rows, results) + "\n")
+    write_text(out / "results.md", render_markdown(name, rows, results, targets) + "\n")
     plot(out, rows, results)
