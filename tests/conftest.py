@@ -44,3 +44,38 @@ def tiny_datamodule(tiny_clevr):
     from vqa.data import VQADataModule
 
     return VQADataModule(tiny_clevr, batch_size=16)
+
+
+# ---- tests never write into the checkout -------------------------------------------------------------------
+
+# Folders a test run may touch: the environment and the tools' own caches.
+_NOT_OURS = {".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache"}
+_BEFORE = pytest.StashKey[set]()
+
+
+def _checkout_files() -> set[Path]:
+    """Every file of the checkout outside the environment and tool caches."""
+    files = set()
+    for path in REPO.rglob("*"):
+        parts = path.relative_to(REPO).parts
+        if not _NOT_OURS.intersection(parts) and not parts[0].endswith(".egg-info") and path.is_file():
+            files.add(path)
+    return files
+
+
+def pytest_sessionstart(session):
+    session.config.stash[_BEFORE] = _checkout_files()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Fail the run when a test left a new file in the checkout (each test writes under its tmp_path)."""
+    before = session.config.stash.get(_BEFORE, None)
+    if before is None or getattr(session.config, "workerinput", None) is not None:
+        return
+    left = sorted(str(p.relative_to(REPO)) for p in _checkout_files() - before)
+    if left:
+        session.config.get_terminal_writer().line(
+            f"tests wrote {len(left)} file(s) into the checkout (write under tmp_path instead): {left[:10]}", red=True
+        )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+

@@ -81,7 +81,11 @@ class ModeRecorder(pl.Callback):
 
 def test_training_leaves_frozen_parts_unchanged_and_in_eval_mode(tiny_clevr, tiny_bert_dir, tiny_vit_dir):
     datamodule = VQADataModule(tiny_clevr, tokenizer=HFTokenizer(tiny_bert_dir), batch_size=16)
-    module = build_module(tiny_bert_dir, tiny_vit_dir, datamodule.vocab_dict, text_layers=1, image_layers=0)
+    # No feature cache: the frozen ViT must run inside training steps for "frozen weights unchanged" to mean
+    # anything (a cache would bypass it), and nothing may be written into the checkout's data/ folder.
+    module = build_module(
+        tiny_bert_dir, tiny_vit_dir, datamodule.vocab_dict, text_layers=1, image_layers=0, cache_image_features=False
+    )
     before = {name: value.clone() for name, value in module.model.state_dict().items()}
     recorder = ModeRecorder()
     trainer = pl.Trainer(
