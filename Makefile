@@ -1,6 +1,6 @@
 # Two entry points; each creates .venv and installs everything on first use.
 #   make demo   train early, late and cross_attention fusion on easy-VQA and print the comparison table
-#   make test   run the test suite (slow and GPU tests are skipped by default)
+#   make test   lint and format check (ruff), then the test suite (slow and GPU tests are skipped by default)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -20,6 +20,8 @@ demo: $(STAMP)
 	$(BIN)/vqa benchmark -c configs/benchmark/demo.yaml
 
 test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q
 
 clean:

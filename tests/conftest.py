@@ -78,4 +78,3 @@ def pytest_sessionfinish(session, exitstatus):
             f"tests wrote {len(left)} file(s) into the checkout (write under tmp_path instead): {left[:10]}", red=True
         )
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
-
