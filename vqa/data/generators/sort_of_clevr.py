@@ -38,6 +38,8 @@ RELATIONAL = {
     "furthest": "What is the shape of the object furthest from the {color} object?",
     "count": "How many objects have the same shape as the {color} object?",
 }
+# Width of an object's state description: colour one-hot, shape one-hot, then x and y in [0, 1].
+OBJECT_FEATURES = len(COLORS) + len(SHAPE_NAMES) + 2
 ANSWERS = ("yes", "no", "square", "circle", "1", "2", "3", "4", "5", "6")
 
 _yy, _xx = np.mgrid[-HALF_SIZE : HALF_SIZE + 1, -HALF_SIZE : HALF_SIZE + 1]
@@ -88,7 +90,7 @@ def answer(subtype: str, obj: int, centres: np.ndarray, shapes: np.ndarray) -> s
 
 def object_features(centres: np.ndarray, shapes: np.ndarray) -> np.ndarray:
     """The scene's state description [6, 10]: colour one-hot (6), shape one-hot (square, circle), x / 75, y / 75."""
-    features = np.zeros((len(COLORS), len(COLORS) + len(SHAPE_NAMES) + 2), dtype=np.float32)
+    features = np.zeros((len(COLORS), OBJECT_FEATURES), dtype=np.float32)
     features[:, : len(COLORS)] = np.eye(len(COLORS))  # object i has colour i
     features[np.arange(len(COLORS)), len(COLORS) + shapes] = 1.0
     features[:, -2:] = centres / CANVAS
@@ -100,7 +102,7 @@ def generate(num_images: int, questions_per_family: int, seed: int) -> Generated
     subtype, color, answer)."""
     rng = np.random.default_rng(seed)
     images = np.empty((num_images, CANVAS, CANVAS, 3), dtype=np.uint8)
-    objects = np.empty((num_images, len(COLORS), len(COLORS) + len(SHAPE_NAMES) + 2), dtype=np.float32)
+    objects = np.empty((num_images, len(COLORS), OBJECT_FEATURES), dtype=np.float32)
     questions: list[dict] = []
     families = (("non-relational", list(NON_RELATIONAL)), ("relational", list(RELATIONAL)))
     for index in range(num_images):
