@@ -1,6 +1,7 @@
 # Two entry points; each creates .venv and installs everything on first use.
 #   make demo   train early, late and cross_attention fusion on easy-VQA and print the comparison table
-#   make test   lint and format check (ruff), then the test suite (slow and GPU tests are skipped by default)
+#   make test   lint and format check (ruff), then the test suite with outbound network refused (slow and GPU
+#               tests are skipped by default)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -22,7 +23,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --no-network
 
 clean:
 	rm -rf $(VENV) runs results

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import warnings
 from pathlib import Path
 
@@ -16,6 +18,36 @@ warnings.filterwarnings("ignore", message=".*does not have many workers.*")
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
 TINY_CONFIG = Path(__file__).parent / "configs" / "tiny_sort_of_clevr.yaml"
+
+
+# ---- outbound network refused: `pytest --no-network` or VQA_TESTS_NO_NETWORK=1 (`make test` passes the option) --
+
+NO_NETWORK = Path(__file__).parent / "no_network"
+_NETWORK_REFUSED = pytest.StashKey[bool]()
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--no-network",
+        action="store_true",
+        help="refuse outbound network connections and name lookups (loopback allowed), in child processes too",
+    )
+
+
+def pytest_configure(config):
+    """Install the guard of tests/no_network/sitecustomize.py here, and in children through PYTHONPATH."""
+    if not (config.getoption("--no-network") or os.environ.get("VQA_TESTS_NO_NETWORK") == "1"):
+        return
+    os.environ["VQA_TESTS_NO_NETWORK"] = "1"
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(NO_NETWORK), os.environ.get("PYTHONPATH")]))
+    spec = importlib.util.spec_from_file_location("vqa_tests_no_network", NO_NETWORK / "sitecustomize.py")
+    guard = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(guard)  # installs the guard: the variable is set
+    config.stash[_NETWORK_REFUSED] = True
+
+
+def pytest_report_header(config):
+    return "outbound network: refused" if config.stash.get(_NETWORK_REFUSED, False) else "outbound network: allowed"
 
 
 @pytest.fixture(autouse=True)

@@ -1,7 +1,9 @@
 """The `vqa` command end to end on a tiny generated dataset: its commands and help, the trainer defaults every
 config gets (atomic best/last/step checkpoints, the CSV logger), and its error messages."""
 
+import importlib
 import json
+import math
 import os
 import re
 import subprocess
@@ -9,6 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
+import yaml
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import CSVLogger
@@ -19,6 +23,7 @@ from vqa.cli import COMMANDS, Command, main
 from vqa.errors import VQAError
 from vqa.training.checkpoint_io import AtomicCheckpointIO
 from vqa.training.cli import build_cli
+from vqa.training.module import MODEL_CONFIG_KEY
 
 
 @pytest.fixture()
@@ -55,22 +60,33 @@ def test_fit_validate_test_predict(tiny_args, tmp_path):
 
 
 @pytest.mark.parametrize("fusion", ["early", "late", "cross_attention"])
-def test_fit_with_each_shipped_fusion_config(tiny_args, fusion):
-    from tests.conftest import CONFIGS
+def test_fit_with_each_shipped_fusion_config(tiny_args, tmp_path, fusion):
+    """The shipped fusion config builds its fusion with its settings; `fit` trains it (two steps, finite loss,
+    every fusion weight matrix updated, a validation) and writes a checkpoint that records that fusion."""
+    config = CONFIGS / "fusion" / f"{fusion}.yaml"
+    shipped = yaml.safe_load(config.read_text())["model"]["fusion"]
+    smaller = {} if fusion == "late" else {"out_dim": 16, "num_heads": 2}  # fast on a CPU; the rest as shipped
+    args = [*tiny_args, "-c", str(config), *(f"--model.fusion.init_args.{k}={v}" for k, v in smaller.items())]
+    # The same arguments and seed without running: the weights `fit` starts from.
+    initial = build_cli(args, run=False).model.model.fusion.state_dict()
+    steps = ["--trainer.max_epochs=1", "--trainer.limit_train_batches=2", "--trainer.limit_val_batches=1"]
+    # No weight decay: then only a gradient moves a weight.
+    cli = build_cli(["fit", *args, *steps, "--model.weight_decay=0", "--trainer.enable_checkpointing=true"])
 
-    main(
-        [
-            "fit",
-            *tiny_args,
-            "-c",
-            str(CONFIGS / "fusion" / f"{fusion}.yaml"),
-            "--trainer.fast_dev_run=2",
-            "--model.fusion.init_args.out_dim=16",
-            "--model.fusion.init_args.num_heads=2",
-        ]
-        if fusion != "late"
-        else ["fit", *tiny_args, "-c", str(CONFIGS / "fusion" / f"{fusion}.yaml"), "--trainer.fast_dev_run=2"]
-    )
+    module_name, _, class_name = shipped["class_path"].rpartition(".")
+    assert type(cli.model.model.fusion) is getattr(importlib.import_module(module_name), class_name)
+    assert cli.trainer.global_step == 2
+    assert math.isfinite(float(cli.trainer.callback_metrics["train/loss"]))
+    assert "val/acc" in cli.trainer.callback_metrics
+    # Every weight matrix of the fusion learned. (A bias may not: that of a softmax score gets no gradient.)
+    trained = cli.model.model.fusion.state_dict()
+    matrices = [name for name, value in initial.items() if value.ndim >= 2]
+    assert matrices and [name for name in matrices if torch.equal(initial[name], trained[name])] == []
+
+    checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    recorded = checkpoint[MODEL_CONFIG_KEY]["fusion"]
+    assert recorded["name"] == type(cli.model.model.fusion).name
+    assert recorded["init_args"].items() >= {**shipped["init_args"], **smaller}.items()
 
 
 def test_unknown_fusion_is_a_clear_error(tiny_args, capsys):

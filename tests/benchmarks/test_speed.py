@@ -190,14 +190,15 @@ def test_curve_comparison_uses_the_other_seed_as_the_noise_level():
 
 
 def test_loss_curves_with_and_without_bf16_agree(tmp_path):
+    """bf16 autocast trains the same curve as fp32 to within bf16 rounding, far closer than another seed does."""
     report = main(
         [
             "curves",
             *tiny(tmp_path),
             "--steps",
-            "4",
+            "8",
             "--window",
-            "2",
+            "4",
             "--device",
             "cpu",
             "--variants",
@@ -207,6 +208,15 @@ def test_loss_curves_with_and_without_bf16_agree(tmp_path):
         ]
     )
     curves = report["curves"]
-    assert list(curves) == ["fp32", "bf16", "fp32,other-seed"] and all(len(c) == 4 for c in curves.values())
-    assert curves["fp32"] != curves["fp32,other-seed"]
-    assert report["comparison"]["within_noise"] == {"bf16": True}
+    assert list(curves) == ["fp32", "bf16", "fp32,other-seed"] and all(len(c) == 8 for c in curves.values())
+    fp32, bf16 = torch.tensor(curves["fp32"]), torch.tensor(curves["bf16"])
+    # The curve falls: the model learns over the 8 steps (window means 7.2 -> 5.6 on this config).
+    assert fp32[4:].mean() < 0.85 * fp32[:4].mean() and bf16[4:].mean() < 0.85 * bf16[:4].mean(), curves
+    # Same weights and batches: every step's loss agrees with fp32 to bf16 precision (seen: < 0.1 %), the first
+    # one (before any update) tighter still.
+    relative = ((bf16 - fp32).abs() / fp32).tolist()
+    assert relative[0] < 2e-3 and max(relative) < 1e-2, relative
+    # The report's verdict, with a margin: the other seed's gap (~9 %) is the noise, bf16's must be far below it.
+    comparison = report["comparison"]
+    assert comparison["within_noise"] == {"bf16": True}
+    assert comparison["gap_to_fp32"]["bf16"] < comparison["noise_gap"] / 20, comparison

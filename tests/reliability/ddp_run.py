@@ -1,15 +1,17 @@
 """Run by tests/reliability/test_ddp.py: train, validate, test and predict a tiny model with Lightning DDP on
-2 CPU processes (gloo), recording which questions each process saw.
+2 CPU processes (gloo), recording which questions each process saw; then the two failures the processes must
+meet together: a NaN loss on one process only, and a split with fewer questions than processes.
 
     python tests/reliability/ddp_run.py OUT_DIR DATA_DIR
 
 Lightning's "ddp" strategy starts the second process by running this script again. Every process writes
-OUT_DIR/rank<r>.json (question indices per stage); process 0 also writes OUT_DIR/metrics.json and the trained
-weights OUT_DIR/model.ckpt.
+OUT_DIR/rank<r>.json (question indices per stage, a digest of its trained weights, what each failure raised
+there); process 0 also writes OUT_DIR/metrics.json and the trained weights OUT_DIR/model.ckpt.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -20,9 +22,13 @@ import torch
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+from tests.reliability.test_nonfinite import poisoned_module  # noqa: E402
 from tests.training.test_training import tiny_module  # noqa: E402
 from vqa.data import JSONLSource, VQADataModule  # noqa: E402
+from vqa.data.dataset import ImageGroupedBatchSampler  # noqa: E402
+from vqa.data.sources.base import DatasetError  # noqa: E402
 from vqa.training.callbacks import PredictionWriter  # noqa: E402
+from vqa.training.nonfinite import NonFiniteLossError  # noqa: E402
 
 BATCH_SIZE = 10  # 96 training questions -> 10 batches, 5 per process
 EVAL_BATCH_SIZE = 4
@@ -64,14 +70,26 @@ def make_dataset(folder: Path) -> None:
                 )
             image += 1
         (folder / f"{split}.jsonl").write_text("\n".join(lines) + "\n")
+        if split == "val":  # a validation split with one question: fewer than the 2 processes
+            (folder / "val_one.jsonl").write_text(lines[0] + "\n")
 
 
-def datamodule(data_dir: str) -> VQADataModule:
+def datamodule(data_dir: str, val: str = "val") -> VQADataModule:
     folder = Path(data_dir)
     files = {split: str(folder / f"{split}.jsonl") for split in SPLITS}
+    files["val"] = str(folder / f"{val}.jsonl")
     return VQADataModule(
         JSONLSource(**files, image_size=(32, 32)), batch_size=BATCH_SIZE, eval_batch_size=EVAL_BATCH_SIZE
     )
+
+
+def weights_digest(module: torch.nn.Module) -> str:
+    """SHA-256 of every parameter and buffer, by name: equal digests mean bit-identical weights."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
 
 
 class Seen(pl.Callback):
@@ -100,15 +118,8 @@ class Seen(pl.Callback):
         self.seen["predict"].append(batch["index"].tolist())
 
 
-def main(out: Path, data_dir: str) -> None:
-    torch.set_num_threads(1)
-    pl.seed_everything(0)
-    if not (Path(data_dir) / "test.jsonl").exists():  # the first process writes it before the second starts
-        make_dataset(Path(data_dir))
-    data = datamodule(data_dir)
-    module = tiny_module(data)
-    seen = Seen()
-    trainer = pl.Trainer(
+def ddp_trainer(**kwargs) -> pl.Trainer:
+    options = dict(
         strategy="ddp",
         accelerator="cpu",
         devices=2,
@@ -118,15 +129,54 @@ def main(out: Path, data_dir: str) -> None:
         enable_progress_bar=False,
         enable_model_summary=False,
         num_sanity_val_steps=0,
-        callbacks=[seen, PredictionWriter(str(out / "predictions.jsonl"))],
     )
+    return pl.Trainer(**{**options, **kwargs})
+
+
+def nan_on_process_1(data_dir: str) -> dict:
+    """Train with NaN logits on the second batch of process 1 only; returns what this process raised and where."""
+    data = datamodule(data_dir)
+    data.setup("fit")
+    batches = list(
+        ImageGroupedBatchSampler(data.dataset("train").image_index, BATCH_SIZE, seed=data.seed, num_replicas=2, rank=1)
+    )
+    module = poisoned_module(data, poison=batches[1][0])
+    trainer = ddp_trainer(limit_val_batches=0)
+    try:
+        trainer.fit(module, datamodule=data)
+    except NonFiniteLossError as error:
+        return {"error": str(error), "global_step": trainer.global_step}
+    return {"error": None, "global_step": trainer.global_step}
+
+
+def too_few_questions(data_dir: str, module: pl.LightningModule) -> str | None:
+    """Validate on a one-question split with 2 processes; returns the message this process raised, if any."""
+    try:
+        ddp_trainer().validate(module, datamodule=datamodule(data_dir, val="val_one"), verbose=False)
+    except DatasetError as error:
+        return str(error)
+    return None
+
+
+def main(out: Path, data_dir: str) -> None:
+    torch.set_num_threads(1)
+    pl.seed_everything(0)
+    if not (Path(data_dir) / "test.jsonl").exists():  # the first process writes it before the second starts
+        make_dataset(Path(data_dir))
+    data = datamodule(data_dir)
+    module = tiny_module(data)
+    seen = Seen()
+    trainer = ddp_trainer(callbacks=[seen, PredictionWriter(str(out / "predictions.jsonl"))])
     trainer.fit(module, datamodule=data)
     trainer.save_checkpoint(out / "model.ckpt")
+    record: dict = {"weights": weights_digest(module)}
     metrics = {"fit": {k: float(v) for k, v in trainer.callback_metrics.items()}}
     metrics["validate"] = trainer.validate(module, datamodule=data, verbose=False)[0]
     metrics["test"] = trainer.test(module, datamodule=data, verbose=False)[0]
     trainer.predict(module, datamodule=data, return_predictions=False)
-    (out / f"rank{trainer.global_rank}.json").write_text(json.dumps(seen.seen))
+    record["nonfinite"] = nan_on_process_1(data_dir)
+    record["too_few_questions"] = too_few_questions(data_dir, module)
+    (out / f"rank{trainer.global_rank}.json").write_text(json.dumps({**seen.seen, **record}))
     if trainer.global_rank == 0:
         (out / "metrics.json").write_text(json.dumps({"world_size": trainer.world_size, **metrics}))
 

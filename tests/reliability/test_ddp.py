@@ -1,5 +1,7 @@
-"""Lightning DDP on 2 CPU processes (gloo): each process trains on its own batches, evaluation sees every
-question exactly once, and the metrics equal a single-process evaluation of the same weights."""
+"""Lightning DDP on 2 CPU processes (gloo): each process trains on its own batches and both end with identical
+weights, evaluation sees every question exactly once, the metrics equal a single-process evaluation of the same
+weights, a NaN loss on one process stops both at the same step with the same report, and a split with fewer
+questions than processes is refused on both."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import pytest
 import torch
 
 from tests.conftest import REPO
-from tests.reliability.ddp_run import datamodule
+from tests.reliability.ddp_run import datamodule, weights_digest
 from tests.training.test_training import tiny_module
 from vqa.data.dataset import ImageGroupedBatchSampler, SplitBatchSampler
 
@@ -49,9 +51,12 @@ def test_training_batches_are_disjoint_and_steps_equal(num_questions, batch_size
 
 
 def test_two_process_ddp_matches_one_process(tmp_path):
+    """One launch of 2 processes (~35 s on 2 busy CPU cores, mostly starting them) checks every DDP claim."""
     out, data = tmp_path / "out", tmp_path / "data"
     out.mkdir()
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "PL_DISABLE_FORK": "1"}
+    # REPO first, keeping what the run put on PYTHONPATH (the --no-network guard for child processes)
+    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1", "PL_DISABLE_FORK": "1"}
     run = subprocess.run(
         [sys.executable, str(SCRIPT), str(out), str(data)],
         cwd=REPO,
@@ -98,3 +103,17 @@ def test_two_process_ddp_matches_one_process(tmp_path):
         for key, value in expected.items():
             assert metrics[stage][key] == pytest.approx(value, rel=1e-5, abs=1e-6), (stage, key)
     assert metrics["validate"]["val/acc"] == pytest.approx(metrics["fit"]["val/acc"], abs=1e-6)
+
+    # Both processes ended training with bit-identical weights, the ones saved.
+    assert seen[0]["weights"] == seen[1]["weights"] == weights_digest(module)
+
+    # A NaN loss on process 1 only (its second batch): both processes stop at that step, before its optimizer
+    # step, with the same report naming process 1.
+    stops = [s["nonfinite"] for s in seen]
+    assert stops[0] == stops[1], stops
+    assert stops[0]["global_step"] == 1
+    assert stops[0]["error"].startswith("process 1: the training loss is nan at epoch 0, global step 1;"), stops[0]
+
+    # A split with fewer questions than processes is refused on both, with the message the docs promise.
+    for s in seen:
+        assert "the val split has 1 question(s), fewer than the 2 processes" in (s["too_few_questions"] or "")

@@ -87,7 +87,9 @@ def test_killed_mid_epoch_then_resumed_equals_uninterrupted(tmp_path, caplog, mo
     SortOfClevr(num_images=40, test_images=8, val_images=8, questions_per_family=4, cache_dir=str(data)).read("train")
     interrupted, uninterrupted = tmp_path / "interrupted", tmp_path / "uninterrupted"
     marker = tmp_path / "paused"
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    # REPO first, keeping what the run put on PYTHONPATH (the --no-network guard for child processes)
+    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}
     log = open(tmp_path / "victim.log", "w")
     victim = subprocess.Popen(  # a separate process, to be killed with SIGKILL mid-epoch
         [sys.executable, "-m", "vqa", *fit_args(write_config(tmp_path / "paused.yaml", interrupted, marker), data)],

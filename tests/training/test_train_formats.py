@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib
 import json
 from pathlib import Path
 
@@ -13,6 +14,8 @@ import yaml
 from tests.conftest import TINY_CONFIG
 from tests.data.fixture_sources import FIXTURES
 from vqa.cli import main
+from vqa.data import VQADataModule
+from vqa.training.module import soft_targets
 
 SIZE = [24, 32]
 
@@ -103,18 +106,52 @@ def write_config(tmp_path: Path, name: str) -> Path:
     return path
 
 
-def epoch_losses(tmp_path: Path) -> list[float]:
+def epoch_metrics(tmp_path: Path, key: str) -> list[float]:
+    """The per-epoch values of one logged metric (e.g. "train/loss_epoch", "train/acc"), in order."""
     (metrics,) = (tmp_path / "logs").rglob("metrics.csv")
     rows = list(csv.DictReader(metrics.open()))
-    return [float(r["train/loss_epoch"]) for r in rows if r.get("train/loss_epoch")]
+    return [float(r[key]) for r in rows if r.get(key)]
+
+
+def answer_prior(tmp_path: Path, name: str, batch_size: int) -> tuple[float, float]:
+    """The training loss and accuracy (percent) of the best model that learned only the answer frequencies.
+
+    Such a model gives every question the same scores; the lowest soft-target BCE it can reach on the training
+    split predicts each answer with its mean target, and its accuracy is the majority answer's mean score.
+    """
+    spec = sources(tmp_path)[name]
+    module, _, cls = spec["class_path"].rpartition(".")
+    source = getattr(importlib.import_module(module), cls)(**spec["init_args"])
+    datamodule = VQADataModule(source, batch_size=batch_size)
+    datamodule.setup("fit")
+    train = datamodule.dataset("train")
+    batch = train.__getitems__(list(range(len(train))))
+    targets = soft_targets(batch["answer_ids"], batch["answer_scores"], len(datamodule.vocab.answers))
+    p = targets.mean(0)
+    loss = -(torch.special.xlogy(targets, p) + torch.special.xlogy(1 - targets, 1 - p)).sum(-1).mean()
+    return float(loss), 100.0 * float(targets.sum(0).max()) / len(train)
+
+
+# Enough steps for every fixture's tiny model to get well past the answer prior (each fixture has 8-16 training
+# questions, so a batch of 4 gives 2-4 steps per epoch); validation runs once, at the end.
+EPOCHS, LR, BATCH = 30, 0.01, 4
 
 
 @pytest.mark.parametrize("name", ["vqa_v2", "gqa", "clevr", "jsonl", "clevr_like"])
 def test_trains_from_each_format(tmp_path, name):
-    main(["fit", "-c", str(write_config(tmp_path, name))])
-    losses = epoch_losses(tmp_path)
-    assert len(losses) == 6
-    assert losses[-1] < 0.8 * losses[0], losses
+    config = write_config(tmp_path, name)
+    overrides = [f"--trainer.max_epochs={EPOCHS}", f"--model.lr={LR}", f"--data.batch_size={BATCH}"]
+    main(["fit", "-c", str(config), *overrides, f"--trainer.check_val_every_n_epoch={EPOCHS}"])
+    losses = epoch_metrics(tmp_path, "train/loss_epoch")
+    accuracies = epoch_metrics(tmp_path, "train/acc")
+    assert len(losses) == len(accuracies) == EPOCHS
+    assert len(epoch_metrics(tmp_path, "val/acc")) == 1
+    # Learned more than the answer frequencies: over the last 3 epochs, the training loss is well below the
+    # answer prior's and the accuracy far above the majority answer's (the prior's own numbers).
+    prior_loss, majority = answer_prior(tmp_path, name, BATCH)
+    final_loss, final_accuracy = sum(losses[-3:]) / 3, sum(accuracies[-3:]) / 3
+    assert final_loss < 0.75 * prior_loss, (final_loss, prior_loss, losses)
+    assert final_accuracy > majority + 25, (final_accuracy, majority, accuracies)
 
 
 def test_vqa_v2_predict_submit_evaluate(tmp_path, capsys):

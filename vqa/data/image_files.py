@@ -53,11 +53,16 @@ class ImageFiles(ImageStore):
         return self.size
 
     def fingerprint(self) -> str:
-        """Paths, sizes and modification times of the files plus the decode size: no decoding needed."""
+        """Paths, sizes and times of the files plus the decode size: no decoding needed.
+
+        Both the modification time and the status-change time (ctime) count: copy tools (`cp -p`, `rsync -t`)
+        set the mtime of rewritten files back to the old value, but no tool can set the ctime, which changes with
+        every write. So a file rewritten with other pixels at the same size still gets a new key.
+        """
         digest = hashlib.sha1(repr(self.size).encode())
         for path in self.paths:
             stat = os.stat(path)
-            digest.update(f"{os.path.abspath(path)}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+            digest.update(f"{os.path.abspath(path)}|{stat.st_size}|{stat.st_mtime_ns}|{stat.st_ctime_ns}\n".encode())
         return f"files:{len(self.paths)}:{digest.hexdigest()}"
 
     def subset(self, keep: Tensor) -> ImageFiles:
