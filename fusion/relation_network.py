@@ -51,6 +51,9 @@ class RelationNetworkFusion(Fusion):
         f_layers: hidden layers of f before its output layer (paper: 1 hidden layer then the answer layer).
         dropout: dropout in f (paper: 0.5).
         pair_chunk: anchor tokens processed at once (memory bound; does not change the result).
+        question_glimpses: attention maps pooling the question tokens into the question vector (concatenated).
+            One map tends to settle on a single word (the object's colour) and lose the relation word
+            ("closest" / "furthest"); the paper's question is one LSTM state.
     """
 
     # The question joins every pair at g's input, as it joins every image token in `early_concat`: early fusion
@@ -69,19 +72,20 @@ class RelationNetworkFusion(Fusion):
         f_layers: int = 1,
         dropout: float = 0.5,
         pair_chunk: int = 32,
+        question_glimpses: int = 1,
     ) -> None:
         super().__init__(img_dim, txt_dim, out_dim=out_dim)
-        if g_layers < 1 or f_layers < 0 or pair_chunk < 1:
+        if g_layers < 1 or f_layers < 0 or pair_chunk < 1 or question_glimpses < 1:
             raise ValueError(
-                f"relation_network needs g_layers >= 1, f_layers >= 0, pair_chunk >= 1; got {g_layers}, "
-                f"{f_layers}, {pair_chunk}"
+                "relation_network needs g_layers >= 1, f_layers >= 0, pair_chunk >= 1, question_glimpses >= 1; "
+                f"got {g_layers}, {f_layers}, {pair_chunk}, {question_glimpses}"
             )
         self.pair_chunk = pair_chunk
-        self.question_pool = AttentionPool(txt_dim)
+        self.question_pool = AttentionPool(txt_dim, glimpses=question_glimpses)
         # g's first layer, split by input: anchor token, partner token, question (one bias, on the question term).
         self.g_anchor = nn.Linear(img_dim, dim, bias=False)
         self.g_partner = nn.Linear(img_dim, dim, bias=False)
-        self.g_question = nn.Linear(txt_dim, dim)
+        self.g_question = nn.Linear(question_glimpses * txt_dim, dim)
         self.g_rest = mlp(dim, [dim] * (g_layers - 1))
         self.f = nn.Sequential(
             mlp(dim, [dim] * f_layers, dropout), nn.Dropout(dropout if f_layers else 0.0), nn.Linear(dim, out_dim)
@@ -89,7 +93,7 @@ class RelationNetworkFusion(Fusion):
 
     def forward(self, img: Tensor, img_mask: Tensor, txt: Tensor, txt_mask: Tensor) -> Tensor:
         """img [B,Ni,Di], img_mask [B,Ni], txt [B,Nt,Dt], txt_mask [B,Nt] -> [B, out_dim]."""
-        q = self.question_pool(txt, txt_mask)[0]  # (B, Dt)
+        q = self.question_pool(txt, txt_mask)[0]  # (B, glimpses * Dt)
         anchor = self.g_anchor(img)  # (B, Ni, H)
         partner = self.g_partner(img) + self.g_question(q)[:, None, :]  # (B, Ni, H): the question rides along
         real = img_mask.to(img.dtype)  # (B, Ni)

@@ -149,3 +149,19 @@ def test_summary_table_counts_parameters_of_every_fusion():
     assert {r["name"]: r["parameters"] for r in rows if r["name"] in real} == real
     table = markdown(rows)
     assert all(f"| `{name}` |" in table for name in list_fusions())
+
+
+def test_relation_network_question_glimpses_pool_separately_and_ignore_padding():
+    """With several glimpses each map pools the question on its own; padded words change nothing."""
+    f = build("relation_network", dropout=0.0, question_glimpses=3).eval()
+    assert f.question_pool.glimpses == 3 and f.g_question.in_features == 3 * f.question_pool.score[0].in_features
+    img, img_mask, txt, txt_mask = inputs(4, 5, 6)
+    junk = torch.randn(4, 50, txt.shape[-1]) * 50
+    padded_txt = torch.cat([txt, junk], dim=1)
+    padded_mask = torch.cat([txt_mask, torch.zeros(4, 50, dtype=torch.bool)], dim=1)
+    with torch.no_grad():
+        torch.testing.assert_close(f(img, img_mask, txt, txt_mask), f(img, img_mask, padded_txt, padded_mask))
+        _, weights = f.question_pool(txt, txt_mask)
+    assert weights.shape == (4, 3, 6) and not torch.allclose(weights[:, 0], weights[:, 1])
+    with pytest.raises(ValueError, match="question_glimpses >= 1"):
+        build("relation_network", question_glimpses=0)
