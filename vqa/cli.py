@@ -6,6 +6,7 @@
     vqa test -c configs/easy_vqa.yaml -c configs/fusion/cross_attention.yaml --ckpt_path best
     vqa export runs/easy_vqa/.../checkpoints/last.ckpt models/easy_vqa
     vqa ask --model models/easy_vqa --image shape.png --question "What color is the shape?" --top-k 3
+    vqa benchmark compare results/quick_before results/quick                                # two runs, tested
 
 This module imports no command's code until that command runs: `vqa --help` answers at once, and a command that
 needs no Lightning (`vqa ask`, `vqa export`) does not get it from here.
@@ -40,7 +41,10 @@ COMMANDS: dict[str, Command] = {
     "validate": Command("score a checkpoint on the validation split"),
     "test": Command("score a checkpoint on the test split (--ckpt_path best)"),
     "predict": Command("write a checkpoint's answers to the test questions (JSON lines)"),
-    "benchmark": Command("train and test a grid of fusion variants: tables and plots", "vqa.benchmarks.grid:main"),
+    "benchmark": Command(
+        "train and test a grid of fusion variants: tables and plots (`benchmark compare A B`: two runs)",
+        "vqa.benchmarks.command:main",
+    ),
     "speed": Command("time training and inference of a configured model", "vqa.benchmarks.speed:main"),
     "data": Command("generate synthetic sets, dataset statistics, results files", "vqa.data.cli:main"),
     "export": Command("turn a training checkpoint into a model bundle", "vqa.inference.export:main"),

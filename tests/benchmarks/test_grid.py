@@ -51,6 +51,9 @@ def test_grid_writes_tables_plots_and_per_seed_aggregates(tmp_path, monkeypatch)
     for result in results:
         assert result["parameters"] > 0 and result["train_samples_per_s"] > 0 and result["curve"]
         assert Path(result["checkpoint"]).exists() and (Path(result["bundle"]) / "model.safetensors").exists()
+        assert (out / result["predictions"]).exists() and result["deterministic"] is True  # per-question results
+    assert report["aggregate"][0]["ci95"]["acc:acc"][0] <= row["acc:acc"][0]  # the 95% interval over the 2 seeds
+    assert report["significance"]["datasets"]["tiny"]["variants"]["late"]["seeds"] == [0, 1]
     table = (out / "results.md").read_text()
     assert "| late |" in table and "relational" in table and "Question-only prior" in table
     assert (out / "results.csv").read_text().startswith("dataset,encoder,fusion,seeds")

@@ -13,11 +13,13 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 
+from vqa.benchmarks.predictions import FILE_NAME, PerQuestionRecorder, question_lines, write_predictions
 from vqa.benchmarks.timing import peak_memory_gib, synchronized_time
 from vqa.evaluation.baselines import question_only_prior
 from vqa.inference.bundle import export_checkpoint
 from vqa.io import write_json
 from vqa.training.cli import build_cli
+from vqa.training.determinism import make_cpu_deterministic
 
 
 class BenchmarkMeter(pl.Callback):
@@ -105,8 +107,10 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     ]
     cli = build_cli(args, run=False)
     meter = BenchmarkMeter()
-    cli.trainer.callbacks.append(meter)
+    recorder = PerQuestionRecorder()
+    cli.trainer.callbacks += [meter, recorder]  # the meter first: its test clock stops before the recorder's copy
     trainer, model, data = cli.trainer, cli.model, cli.datamodule
+    deterministic = make_cpu_deterministic(trainer.strategy.root_device)  # a rerun gives the identical accuracy
     trainer.fit(model, datamodule=data)
     checkpoint = trainer.checkpoint_callback
     best = checkpoint.best_model_path if checkpoint is not None and checkpoint.best_model_path else None
@@ -116,6 +120,9 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         for key, value in tested.items()
         if key.startswith("test/acc")
     }
+    records = data.split("test").records
+    lines = question_lines(records, recorder.index, recorder.answer_ids, recorder.scores, model.vocab.answers.answers)
+    write_predictions(Path(cell_dir) / FILE_NAME, lines)
     device = model.device
     bundle = str(export_checkpoint(best, Path(cell_dir) / "bundle", overwrite=True)) if best else None
     return {
@@ -137,6 +144,8 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         "test_samples_per_s": meter.test_samples / max(meter.test_time, 1e-9),
         "peak_memory_mb": 1024 * peak_memory_gib(device),  # since the cell's process started (never reset)
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu x{torch.get_num_threads()}",
+        "deterministic": deterministic,
+        "predictions": f"cells/{spec['key']}/{FILE_NAME}",  # relative to the run folder
         "question_prior": question_only_prior(data.split("train").records, data.split("test").records),
         "curve": learning_curve(cell_dir),
     }

@@ -23,6 +23,7 @@ from jsonargparse import ActionConfigFile, ArgumentParser
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from vqa.benchmarks.comparisons import predictions_file, suite_significance
 from vqa.benchmarks.report import aggregate, render_markdown, write_reports
 from vqa.errors import VQAError
 
@@ -109,6 +110,7 @@ def run_benchmark(
     name: str = "benchmark",
     encoders: dict[str, list[str]] | None = None,
     targets: dict[str, float] | None = None,
+    bootstrap_resamples: int = 10_000,
 ) -> list[dict[str, Any]]:
     """Run (or finish) the grid datasets x fusions x seeds and write tables and plots.
 
@@ -123,6 +125,8 @@ def run_benchmark(
             `frozen_efficientnet: [configs/image/efficientnet_lite0.yaml]`); every fusion runs with each.
         targets: validation metric -> accuracy (e.g. `val/acc/family/relational: 95`): the tables gain a column
             per target with the training time until validation first reached it (time to accuracy).
+        bootstrap_resamples: resamples of the paired bootstrap that compares every two variants of a dataset on
+            the same test questions (docs/significance.md).
 
     Returns:
         The per-cell results.
@@ -159,8 +163,16 @@ def run_benchmark(
             results.append(result)
             progress.advance(task)
     rows = aggregate(results, targets)
-    write_reports(out, name, results, rows, targets)
-    console.print(render_markdown(name, rows, results, targets))
+    significance = suite_significance(out, results, bootstrap_resamples)
+    unrecorded = [r["key"] for r in results if not predictions_file(out, r).is_file()]
+    if unrecorded:
+        console.print(
+            f"[yellow]{len(unrecorded)} cell(s) have no per-question results (run before they were recorded), so "
+            f"their datasets get no significance tests: {', '.join(unrecorded[:5])}; delete their "
+            "cells/<key>.json to run them again"
+        )
+    write_reports(out, name, results, rows, targets, significance)
+    console.print(render_markdown(name, rows, results, targets, significance))
     console.print(
         f"[bold]results in {out}/ (results.md, results.csv, results.json, plots) "
         f"after {time.perf_counter() - started:.0f}s"
@@ -170,7 +182,11 @@ def run_benchmark(
 
 def main(args: list[str] | None = None) -> list[dict[str, Any]]:
     """Parse `vqa benchmark` arguments (a config file and/or flags) and run the grid."""
-    parser = ArgumentParser(prog="vqa benchmark", description=run_benchmark.__doc__.split("\n\n")[0])
+    parser = ArgumentParser(
+        prog="vqa benchmark",
+        description=run_benchmark.__doc__.split("\n\n")[0],
+        epilog="`vqa benchmark compare RUN_A RUN_B` compares two finished runs on their shared cells.",
+    )
     parser.add_argument("-c", "--config", action=ActionConfigFile, help="benchmark suite YAML")
     parser.add_function_arguments(run_benchmark)
     config = parser.parse_args(args)
@@ -183,4 +199,5 @@ def main(args: list[str] | None = None) -> list[dict[str, Any]]:
         name=config.name,
         encoders=config.encoders,
         targets=config.targets,
+        bootstrap_resamples=config.bootstrap_resamples,
     )
