@@ -7,8 +7,8 @@ whatever order the threads finish. Two processes with the same seed then differ 
 first step, and after a few epochs by whole points of accuracy (the likely cause of the Sort-of-CLEVR suite's
 `late` and `late_product`, one model with one seed, scoring 61.5% and 50.5%). `torch.use_deterministic_algorithms(True)` selects the sorted, deterministic kernel
 (no measurable cost: 302 vs 317-332 ms per step, mfb on easy-VQA, 2 threads). oneDNN's deterministic mode is
-left off: it cost 20-25% per step there (393 ms) and far more on the convolution-heavy `film` cells, and the
-rerun tests pass without it. Everything else is already
+left off: it cost 20-25% per step there (393 ms), a quick-suite `film` cell run with both settings trained
+391 s against 45 s before (which setting caused that is not isolated), and the rerun tests pass without it. Everything else is already
 fixed by the seed: `seed_everything` seeds the model's initialization and dropout, the batch order comes from the
 data module's seeded samplers, and the loaders' generators are seeded, from which PyTorch derives each worker's
 torch, `random` and NumPy seeds.
