@@ -101,7 +101,9 @@ def test_missing_config_is_a_clear_error(tmp_path):
 def test_killed_grid_resumes_with_only_the_missing_cells(tmp_path):
     suite = write_suite(tmp_path, ["late", "early", "cross_attention"], [0])
     cells = tmp_path / "results" / "cells"
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    # REPO first, keeping what the run put on PYTHONPATH (the --no-network guard for child processes)
+    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "vqa.cli", "benchmark", "-c", str(suite)]
     process = subprocess.Popen(
         command, cwd=tmp_path, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
