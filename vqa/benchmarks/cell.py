@@ -13,7 +13,7 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 
-from vqa.benchmarks.predictions import FILE_NAME, PerQuestionRecorder, question_lines, write_predictions
+from vqa.benchmarks.predictions import PerQuestionRecorder, predictions_path, question_lines, write_predictions
 from vqa.benchmarks.timing import peak_memory_gib, synchronized_time
 from vqa.evaluation.baselines import question_only_prior
 from vqa.inference.bundle import export_checkpoint
@@ -122,7 +122,8 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     }
     records = data.split("test").records
     lines = question_lines(records, recorder.index, recorder.answer_ids, recorder.scores, model.vocab.answers.answers)
-    write_predictions(Path(cell_dir) / FILE_NAME, lines)
+    predictions = predictions_path(".", spec["key"])  # relative to the run folder, which holds cells/
+    write_predictions(Path(cell_dir).parent.parent / predictions, lines)
     device = model.device
     bundle = str(export_checkpoint(best, Path(cell_dir) / "bundle", overwrite=True)) if best else None
     return {
@@ -145,7 +146,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         "peak_memory_mb": 1024 * peak_memory_gib(device),  # since the cell's process started (never reset)
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu x{torch.get_num_threads()}",
         "deterministic": deterministic,
-        "predictions": f"cells/{spec['key']}/{FILE_NAME}",  # relative to the run folder
+        "predictions": predictions.as_posix(),
         "question_prior": question_only_prior(data.split("train").records, data.split("test").records),
         "curve": learning_curve(cell_dir),
     }

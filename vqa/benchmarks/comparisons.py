@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from vqa.benchmarks.predictions import FILE_NAME, read_predictions
+from vqa.benchmarks.predictions import predictions_path, read_predictions
 from vqa.benchmarks.significance import BootstrapResult, McNemarResult, holm, is_binary, mcnemar, paired_bootstrap
 from vqa.errors import VQAError
 
@@ -70,7 +70,9 @@ def variant(cell: dict[str, Any]) -> str:
 
 def predictions_file(run_dir: Path, cell: dict[str, Any]) -> Path:
     """The per-question results file of a finished cell of the run in `run_dir`."""
-    return Path(run_dir) / cell.get("predictions", f"cells/{cell['key']}/{FILE_NAME}")
+    if "predictions" in cell:
+        return Path(run_dir) / cell["predictions"]
+    return predictions_path(run_dir, cell["key"])
 
 
 def aligned(reference_ids: np.ndarray, other_ids: np.ndarray, what: str) -> np.ndarray:
