@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from fusion.base import Fusion, masked_mean, register_fusion
+from fusion.geometry import DistanceBias, token_positions
 from fusion.layers import AttentionPool, TransformerLayer
 
 
@@ -31,10 +32,14 @@ class EarlyFusion(Fusion):
         num_heads: attention heads.
         ffn_dim: feed-forward hidden width (default 4 * dim).
         dropout: dropout in the Transformer.
+        distance_bias: add a learned per-head function of the distance between image tokens to their attention
+            logits in every layer (`fusion.geometry.DistanceBias`); the image tokens must end with their (x, y)
+            position in [0, 1] (object tokens, region features with box centres). For questions about the
+            closest or furthest object.
     """
 
     family = "early"
-    reference = "VisualBERT (Li et al. 2019); ViLT (Kim et al. 2021)"
+    reference = "VisualBERT (Li et al. 2019); ViLT (Kim et al. 2021); distance bias: Hu et al. 2018"
 
     def __init__(
         self,
@@ -47,8 +52,10 @@ class EarlyFusion(Fusion):
         num_heads: int = 4,
         ffn_dim: int | None = None,
         dropout: float = 0.1,
+        distance_bias: bool = False,
     ) -> None:
         super().__init__(img_dim, txt_dim, out_dim=out_dim)
+        self.num_heads = num_heads
         self.img_proj = nn.Sequential(nn.Linear(img_dim, dim), nn.LayerNorm(dim))
         self.txt_proj = nn.Sequential(nn.Linear(txt_dim, dim), nn.LayerNorm(dim))
         self.modality = nn.Parameter(torch.zeros(2, dim))  # 0 = image, 1 = text
@@ -58,18 +65,34 @@ class EarlyFusion(Fusion):
         self.layers = nn.ModuleList(
             TransformerLayer(dim, num_heads, ffn_dim or 4 * dim, dropout) for _ in range(num_layers)
         )
+        if distance_bias and num_layers < 2:
+            raise ValueError(
+                "early with distance_bias needs num_layers >= 2: image tokens exchange what the bias finds in "
+                "one layer and the [CLS] token reads it in the next"
+            )
+        # Only the image tokens' own attention gets the bias, and the joint vector reads [CLS] after the last layer:
+        # the last layer's image-to-image attention cannot reach it, so that layer has no bias (and no parameter
+        # that would never get a gradient).
+        self.distance_biases = (
+            nn.ModuleList(DistanceBias(num_heads) for _ in range(num_layers - 1)) if distance_bias else None
+        )
         self.norm = nn.LayerNorm(dim)
         self.out = nn.Linear(dim, out_dim)
 
     def forward(self, img: Tensor, img_mask: Tensor, txt: Tensor, txt_mask: Tensor) -> Tensor:
         """img [B,Ni,Di], img_mask [B,Ni], txt [B,Nt,Dt], txt_mask [B,Nt] -> [B, out_dim]."""
-        b = img.shape[0]
+        b, ni = img.shape[:2]
+        positions = token_positions(img, img_mask, "early") if self.distance_biases is not None else None
         img = self.img_proj(img) + self.modality[0]  # (B, Ni, dim)
         txt = self.txt_proj(txt) + self.modality[1]  # (B, Nt, dim)
         x = torch.cat([self.cls.expand(b, -1, -1), img, txt], dim=1)  # (B, 1+Ni+Nt, dim)
         mask = torch.cat([img_mask.new_ones(b, 1), img_mask, txt_mask], dim=1)
-        for layer in self.layers:
-            x, _ = layer(x, mask)
+        for index, layer in enumerate(self.layers):
+            bias = None
+            if positions is not None and index < len(self.distance_biases):  # image-to-image logits only
+                bias = x.new_zeros(b, self.num_heads, x.shape[1], x.shape[1])  # (B, H, N, N)
+                bias[:, :, 1 : 1 + ni, 1 : 1 + ni] = self.distance_biases[index](positions)
+            x, _ = layer(x, mask, self_bias=bias)
         return self.out(self.norm(x[:, 0]))
 
 

@@ -35,7 +35,12 @@ class MultiHeadAttention(nn.Module):
         self.out = nn.Linear(dim, dim)
 
     def forward(
-        self, x: Tensor, context: Tensor, context_mask: Tensor, need_weights: bool = False
+        self,
+        x: Tensor,
+        context: Tensor,
+        context_mask: Tensor,
+        need_weights: bool = False,
+        bias: Tensor | None = None,
     ) -> tuple[Tensor, Tensor | None]:
         """Attend.
 
@@ -44,6 +49,8 @@ class MultiHeadAttention(nn.Module):
             context: keys/values [B, Nk, context_dim].
             context_mask: [B, Nk] bool, True = real token; each row needs at least one True.
             need_weights: also return the attention weights.
+            bias: added to the attention logits before the softmax, [B, heads, Nq, Nk] or broadcastable to it
+                (e.g. a `DistanceBias`); None: plain dot-product attention.
 
         Returns:
             output [B, Nq, dim] and the weights [B, heads, Nq, Nk] (or None).
@@ -53,11 +60,16 @@ class MultiHeadAttention(nn.Module):
         q = self.q(x).view(b, nq, self.num_heads, self.head_dim).transpose(1, 2)  # (B, H, Nq, hd)
         k, v = self.kv(context).view(b, nk, 2, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         attn_mask = context_mask[:, None, None, :]  # (B, 1, 1, Nk) broadcast over heads and queries
+        if bias is not None:  # a float mask is added to the logits: padding becomes -inf in it
+            attn_mask = bias.to(q.dtype).masked_fill(~attn_mask, float("-inf"))
         dropout = self.dropout if self.training else 0.0
         weights = None
         if need_weights:
             scores = (q @ k.transpose(-2, -1)) / math.sqrt(self.head_dim)
-            weights = scores.masked_fill(~attn_mask, float("-inf")).softmax(dim=-1)
+            if bias is None:
+                weights = scores.masked_fill(~attn_mask, float("-inf")).softmax(dim=-1)
+            else:
+                weights = (scores + attn_mask).softmax(dim=-1)
             out = F.dropout(weights, dropout, self.training) @ v
         else:
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout)
@@ -110,11 +122,13 @@ class TransformerLayer(nn.Module):
         context: Tensor | None = None,
         context_mask: Tensor | None = None,
         need_weights: bool = False,
+        self_bias: Tensor | None = None,
     ) -> tuple[Tensor, Tensor | None]:
-        """Update `x` [B, N, dim] (mask [B, N]); returns it and the cross-attention weights if asked."""
+        """Update `x` [B, N, dim] (mask [B, N]); returns it and the cross-attention weights if asked.
+        `self_bias` [B, heads, N, N] (or broadcastable) is added to the self-attention logits."""
         if self.self_attn is not None:
             h = self.norm_self(x)
-            x = x + self.drop(self.self_attn(h, h, mask)[0])
+            x = x + self.drop(self.self_attn(h, h, mask, bias=self_bias)[0])
         weights = None
         if self.cross_attn is not None:
             if context is None or context_mask is None:

@@ -26,25 +26,26 @@ def test_features_of_the_wrong_width_are_refused_with_the_setting_to_change():
         PrecomputedFeatures(dim=3)(torch.rand(2, 3, 16, 16))  # pixels are not features
 
 
-def test_position_encoding_appends_sinusoids_of_the_last_two_columns():
+def test_position_encoding_adds_sinusoids_of_the_last_two_columns_and_keeps_them_last():
     encoder = PrecomputedFeatures(dim=4, position_frequencies=(1.0, 3.0))
     assert encoder.out_dim == 4 + 4 * 2
     features = torch.tensor([[[1.0, 0.0, 0.25, 0.5], [0.0, 1.0, 0.75, 0.125]]])  # (1, 2, 4): two objects at (x, y)
     tokens, mask = encoder(features, torch.tensor([[True, True]]))
-    assert tokens.shape == (1, 2, 12) and torch.equal(tokens[..., :4], features)
+    assert tokens.shape == (1, 2, 12)
+    assert torch.equal(tokens[..., :2], features[..., :2]) and torch.equal(tokens[..., -2:], features[..., -2:])
     x, y = 0.75, 0.125
     expected = [
         *(math.cos(1 * x), math.cos(1 * y), math.sin(1 * x), math.sin(1 * y)),
         *(math.cos(3 * x), math.cos(3 * y), math.sin(3 * x), math.sin(3 * y)),
     ]
-    assert torch.allclose(tokens[0, 1, 4:], torch.tensor(expected), atol=1e-6)
+    assert torch.allclose(tokens[0, 1, 2:10], torch.tensor(expected), atol=1e-6)
 
 
 def test_position_encodings_of_two_tokens_multiply_into_a_function_of_their_offset():
     # Why the encoding helps "closest"/"furthest": a dot product of two encodings depends only on the offset.
     encoder = PrecomputedFeatures(dim=2, position_frequencies=(2.0,))
-    a = encoder(torch.tensor([[[0.1, 0.2], [0.4, 0.6]]]))[0][0, :, 2:]  # offset (0.3, 0.4)
-    b = encoder(torch.tensor([[[0.5, 0.1], [0.8, 0.5]]]))[0][0, :, 2:]  # the same offset elsewhere
+    a = encoder(torch.tensor([[[0.1, 0.2], [0.4, 0.6]]]))[0][0, :, :4]  # offset (0.3, 0.4)
+    b = encoder(torch.tensor([[[0.5, 0.1], [0.8, 0.5]]]))[0][0, :, :4]  # the same offset elsewhere
     products_a = (a[0].view(2, 2) * a[1].view(2, 2)).sum(0)  # per axis: cos cos + sin sin
     products_b = (b[0].view(2, 2) * b[1].view(2, 2)).sum(0)
     assert torch.allclose(products_a, torch.cos(2.0 * torch.tensor([0.3, 0.4])), atol=1e-6)
@@ -57,7 +58,9 @@ def test_padded_tokens_get_zero_position_encodings():
     mask = torch.tensor([[True, True, False, False], [True, True, True, True]])
     tokens, out_mask = encoder(features, mask)
     assert torch.equal(out_mask, mask)
-    assert torch.count_nonzero(tokens[0, 2:, 3:]) == 0 and torch.count_nonzero(tokens[1, :, 3:]) > 0
+    encodings = tokens[..., 1:5]  # between the one feature column and (x, y)
+    assert torch.count_nonzero(encodings[0, 2:]) == 0 and torch.count_nonzero(encodings[1]) > 0
+    assert torch.equal(tokens[..., -2:], features[..., -2:])
     with pytest.raises(ValueError, match=r"\[batch, tokens, 3\]"):
         encoder(torch.rand(2, 4, 7))  # the width asked for is that of the data, before encoding
 
