@@ -7,9 +7,10 @@ argmin (or argmax) directly, and the softmax makes it as sharp as the head needs
 the object-relation attention of Hu et al. 2018 ("Relation Networks for Object Detection"), reduced to one
 learned slope per head, in the spirit of the distance-linear biases of ALiBi (Press et al. 2022).
 
-Measured on Sort-of-CLEVR scenes with one-hot questions (a two-layer joint Transformer, 128 questions per step,
-fresh scenes every step): training accuracy on "closest" after 1,500 steps was 94% with this bias against 68%
-without it, and 77% for a Relation Network (see the README's Sort-of-CLEVR section for the real pipeline).
+Measured on Sort-of-CLEVR scenes with one-hot questions (a two-layer joint Transformer over the question and
+the object tokens, 128 questions per step, fresh scenes every step, Adam at 1e-3): running training accuracy
+on "closest" / "furthest" after 1,500 steps was 94 / 98% with this bias, 72 / 92% without it, and 77 / 88% for
+a Relation Network (4 x 256 g) on the same features.
 """
 
 from __future__ import annotations
