@@ -90,8 +90,10 @@ class EarlyFusion(Fusion):
         for index, layer in enumerate(self.layers):
             bias = None
             if positions is not None and index < len(self.distance_biases):  # image-to-image logits only
-                bias = x.new_zeros(b, self.num_heads, x.shape[1], x.shape[1])  # (B, H, N, N)
-                bias[:, :, 1 : 1 + ni, 1 : 1 + ni] = self.distance_biases[index](positions)
+                distance_bias = self.distance_biases[index]
+                bias = x.new_zeros(b, self.num_heads, x.shape[1], x.shape[1])  # (B, H, N, N); rows = queries
+                bias[:, :, 1 : 1 + ni, :] = distance_bias.outside()[None, :, None, None]  # image -> [CLS], words
+                bias[:, :, 1 : 1 + ni, 1 : 1 + ni] = distance_bias(positions)  # image -> image
             x, _ = layer(x, mask, self_bias=bias)
         return self.out(self.norm(x[:, 0]))
 

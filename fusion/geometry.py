@@ -34,16 +34,29 @@ class DistanceBias(nn.Module):
     self term starting at zero, and reached 94% starting at -8). A token keeps its own content through the
     residual connection either way.
 
+    In a joint sequence the image tokens also attend to other tokens ([CLS], words); those logits get a learned
+    per-head constant instead (`outside`), starting low so that the distance terms are not drowned out from the
+    start: with it at zero, a near-preferring head's logits (-slope * distance < 0) lose to a dozen word tokens
+    and "closest" was not learned (66% after 1,500 steps on Sort-of-CLEVR objects).
+
     Args:
         num_heads: attention heads of the layer the bias is added to.
         max_slope: initial slopes are spread evenly over [-max_slope, max_slope] logits per unit of distance.
         self_bias: initial logit added to a token's attention to itself.
+        outside_bias: initial logit of an image token's attention to a token without a position.
     """
 
-    def __init__(self, num_heads: int, max_slope: float = 24.0, self_bias: float = -8.0) -> None:
+    def __init__(
+        self, num_heads: int, max_slope: float = 24.0, self_bias: float = -8.0, outside_bias: float = -24.0
+    ) -> None:
         super().__init__()
         self.slope = nn.Parameter(torch.linspace(-max_slope, max_slope, num_heads) / PARAMETER_SCALE)
         self.self_term = nn.Parameter(torch.full((num_heads,), self_bias / PARAMETER_SCALE))
+        self.outside_term = nn.Parameter(torch.full((num_heads,), outside_bias / PARAMETER_SCALE))
+
+    def outside(self) -> Tensor:
+        """The logit added to an image token's attention to a token without a position, per head: [heads]."""
+        return PARAMETER_SCALE * self.outside_term
 
     def forward(self, positions: Tensor) -> Tensor:
         """positions [B, N, 2] -> bias [B, heads, N, N] (the caller masks padded tokens)."""

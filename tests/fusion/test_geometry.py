@@ -11,7 +11,8 @@ from fusion.layers import MultiHeadAttention
 
 
 def test_distance_bias_by_hand():
-    bias_module = DistanceBias(num_heads=2, max_slope=10.0, self_bias=-4.0)  # slopes -10 and +10
+    bias_module = DistanceBias(num_heads=2, max_slope=10.0, self_bias=-4.0, outside_bias=-7.0)  # slopes -10, +10
+    torch.testing.assert_close(bias_module.outside(), torch.tensor([-7.0, -7.0]))
     positions = torch.tensor([[[0.0, 0.0], [0.3, 0.4], [0.6, 0.8]]])  # distances 0.5 and 1.0 from token 0
     bias = bias_module(positions)
     assert bias.shape == (1, 2, 3, 3)
@@ -81,6 +82,7 @@ def test_early_with_distance_bias_ignores_padded_image_tokens_and_depends_on_pos
         for bias_module in f.distance_biases:
             bias_module.slope.zero_()
             bias_module.self_term.zero_()
+            bias_module.outside_term.zero_()
     torch.testing.assert_close(f(img, img_mask, txt, txt_mask), plain(img, img_mask, txt, txt_mask))
     assert not torch.allclose(same_content, out)  # positions reach the output through the bias too
 
@@ -93,7 +95,8 @@ def test_every_distance_bias_of_early_gets_a_gradient():
     img, img_mask, txt, txt_mask = early_inputs()
     f(img, img_mask, txt, txt_mask).pow(2).sum().backward()
     for module in f.distance_biases:
-        assert module.slope.grad.abs().sum() > 0 and module.self_term.grad.abs().sum() > 0
+        for parameter in (module.slope, module.self_term, module.outside_term):
+            assert parameter.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="num_layers >= 2"):
         create_fusion("early", 14, 16, num_layers=1, distance_bias=True)
 
