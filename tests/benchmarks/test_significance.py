@@ -148,6 +148,32 @@ def test_bootstrap_is_reproducible_and_checks_shapes():
     assert paired_bootstrap(a, b, images, seed=3) == paired_bootstrap(a, b, images, seed=3)
     with pytest.raises(ValueError, match="paired scores"):
         paired_bootstrap(a, b[:-1], images)
+    with pytest.raises(ValueError, match=r"\[seeds, N\]"):
+        paired_bootstrap(np.zeros((2, 2, 50)), b, images)
+
+
+def test_seeds_that_agree_give_the_one_run_result():
+    rng = np.random.default_rng(6)
+    a, b = (rng.random(60) < 0.7).astype(float), (rng.random(60) < 0.6).astype(float)
+    images = np.repeat(np.arange(12), 5)
+    single = paired_bootstrap(a, b, images, resamples=500)
+    assert paired_bootstrap(np.stack([a, a, a]), np.stack([b, b]), images, resamples=500) == single
+
+
+def test_a_gap_smaller_than_the_seed_spread_is_not_significant_once_seeds_are_resampled():
+    """System A's three seeds score 9.9 points below, equal to and 5.5 points above B: averaged over seeds A is
+    1.5 points worse, which the test set alone would call certain (p < 0.001); resampling the seeds too says
+    that another set of three training runs could well rank them the other way."""
+    rng = np.random.default_rng(3)
+    images = np.repeat(np.arange(400), 5)
+    b = (rng.random(2000) < 0.7).astype(float)
+    a = np.stack([np.where(rng.random(2000) < 2 * abs(shift), float(shift > 0), b) for shift in (-0.06, 0.0, 0.09)])
+    assert np.allclose(a.mean(1) - b.mean(), [-0.0985, 0.0, 0.0545])
+    averaged = paired_bootstrap(a.mean(0), b, images, resamples=4000)["overall"]
+    resampled = paired_bootstrap(a, b, images, resamples=4000)["overall"]
+    assert resampled.difference == pytest.approx(averaged.difference) == pytest.approx(-0.01467, abs=1e-5)
+    assert averaged.p_value < 0.001 and averaged.high < 0
+    assert resampled.p_value > 0.5 and resampled.low < -0.09 and resampled.high > 0.05  # the seeds' range
 
 
 # ---- Holm and McNemar, worked by hand ---------------------------------------------------------------------------

@@ -5,7 +5,7 @@
 Cells are shared when both runs hold a finished cell with the same key (dataset, encoder, fusion, seed); every
 shared variant is compared across the runs on the same test questions (refused when the questions differ) with
 the tests the suite's own report uses: the paired, image-clustered bootstrap of the accuracy difference B - A
-over the seed-averaged per-question scores of the shared seeds, overall and per question type, Holm's correction
+over the shared seeds (images and each run's seeds resampled), overall and per question type, Holm's correction
 across the variants of a dataset (per metric), and McNemar's test per seed where answers are single labels.
 Prints a table and writes `compare.md` and `compare.json` (to --out, by default RUN_B).
 """
@@ -90,7 +90,7 @@ def render(run_a: Path, run_b: Path, found: list[SharedVariant], resamples: int)
         f"## {run_b} vs {run_a}",
         "",
         f"B = {run_b}, A = {run_a}; B - A in percentage points. Paired bootstrap over test images ({resamples} "
-        "resamples, each image with all its questions) of the per-question scores averaged over the shared seeds; "
+        "resamples, each image with all its questions, and each run's shared seeds drawn with replacement); "
         "p two-sided, Holm-adjusted across the variants of a dataset; McNemar mid-p per seed where every answer "
         "is a single label.",
         "",

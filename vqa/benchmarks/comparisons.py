@@ -1,9 +1,9 @@
 """Which variants of a benchmark really differ: the tests of `vqa.benchmarks.significance` applied to cells.
 
-A *system* is one variant of a suite (dataset x encoder x fusion) over its seeds. Its per-question score is the
-mean over its seeds of that question's score (so a system with 3 seeds is compared through seed-averaged scores;
-the seeds' spread is the separate "mean ± CI over seeds" of the tables). Two systems are compared on the same test
-questions with the paired bootstrap that resamples images, overall and per question type; p-values are
+A *system* is one variant of a suite (dataset x encoder x fusion) over its seeds: one row of per-question scores
+per seed; its accuracy is the seed average. Two systems are compared on the same test questions with the paired
+bootstrap that resamples images and each system's seeds (so a gap smaller than the seeds' spread is not called
+real), overall and per question type; p-values are
 Holm-adjusted across all pairs of a dataset (separately for each metric); McNemar's test is added per shared seed
 where the answers are single labels (every score 0 or 1).
 """
@@ -171,7 +171,8 @@ class Comparison:
 
 
 def compare(a: System, b: System, resamples: int = 10_000, seed: int = 0, what: str = "") -> Comparison:
-    """The paired, image-clustered bootstrap of a - b, overall and per question type, and McNemar per shared seed.
+    """The paired bootstrap of a - b (test images and each side's seeds resampled), overall and per question type,
+    and McNemar per shared seed.
 
     Args:
         a: one system.
@@ -181,7 +182,9 @@ def compare(a: System, b: System, resamples: int = 10_000, seed: int = 0, what: 
         what: how to name the pair in an error.
     """
     order = aligned(a.question_ids, b.question_ids, what or f"{a.dataset}: {a.name} vs {b.name}")  # b's positions
-    tests = paired_bootstrap(a.scores, b.scores[order], a.image_ids, a.groups, resamples=resamples, seed=seed)
+    runs_a = np.stack(list(a.seed_scores.values()))  # (S_a, N): the bootstrap also resamples each side's seeds
+    runs_b = np.stack([scores[order] for scores in b.seed_scores.values()])  # (S_b, N), in a's question order
+    tests = paired_bootstrap(runs_a, runs_b, a.image_ids, a.groups, resamples=resamples, seed=seed)
     tests_mcnemar = {}
     for shared in sorted(set(a.seed_scores) & set(b.seed_scores)):
         score_a, score_b = a.seed_scores[shared] / 100.0, b.seed_scores[shared][order] / 100.0

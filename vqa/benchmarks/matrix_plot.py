@@ -77,7 +77,7 @@ def plot_significance(path: Path, dataset: str, tested: DatasetSignificance, met
     scope = "overall" if metric == OVERALL else metric
     axis.set_title(
         f"{dataset} ({scope}): row - column test accuracy (percentage points)\n"
-        f"paired image-clustered bootstrap, Holm-adjusted; hatched = not significant (p >= {ALPHA})",
+        f"paired bootstrap over test images and seeds, Holm-adjusted; hatched = not significant (p >= {ALPHA})",
         fontsize=10,
     )
     figure.colorbar(image, ax=axis, shrink=0.8, label="row - column (pp)")

@@ -194,7 +194,7 @@ def render_pairs(dataset: str, tested: DatasetSignificance) -> list[str]:
     lines = [
         f"**Bold**: the best variant of the column (★) and every variant not significantly worse than it: paired "
         f"bootstrap over test images ({tested.resamples} resamples, each image with all its questions) of the "
-        f"per-question scores averaged over seeds, Holm-adjusted p >= {ALPHA} across the "
+        f"per-question scores, each variant's seeds drawn with replacement too, Holm-adjusted p >= {ALPHA} across the "
         f"{len(tested.comparisons)} pairs.",
         "",
         f"#### {dataset} — every pair, overall (A - B in percentage points)",
@@ -319,7 +319,7 @@ def significance_json(significance: dict[str, DatasetSignificance]) -> dict[str,
     """The significance results of every dataset as JSON-ready data."""
     return {
         "method": "paired bootstrap over test images (each drawn image brings all its questions) of per-question "
-        "scores averaged over seeds; percentile 95% interval; two-sided p from the bootstrap distribution shifted "
+        "scores, each variant's seeds also drawn with replacement (two-stage); percentile 95% interval; two-sided p from the bootstrap distribution shifted "
         "to no difference; Holm's correction across the pairs of a dataset, per metric; McNemar's exact and "
         "mid-p tests per shared seed where every score is 0 or 1; differences in percentage points (a - b)",
         "alpha": ALPHA,

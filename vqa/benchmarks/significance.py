@@ -114,11 +114,16 @@ def paired_bootstrap(
     confidence: float = 0.95,
     seed: int = 0,
 ) -> dict[str, BootstrapResult]:
-    """Paired bootstrap of mean(scores_a) - mean(scores_b), resampling clusters (images) with replacement.
+    """Paired bootstrap of mean(scores_a) - mean(scores_b), resampling clusters (images) and, with several seeds,
+    each system's seeds, with replacement.
 
     Each resample draws as many clusters as there are, with replacement; every question of a drawn cluster comes
-    along with both systems' scores (paired), and the resampled difference is the difference of the mean scores
-    over the drawn questions. Pass `clusters = np.arange(N)` to resample single questions instead.
+    along with both systems' scores (paired). When a system has several seeds (a [S, N] array: one row of scores
+    per training seed), the resample also draws S of its seeds with replacement, for each system independently
+    (seeds are not paired: seed 0 of one fusion has nothing in common with seed 0 of another), and averages the
+    drawn seeds' scores per question. The interval then covers both the test-set sampling and how much a training
+    run moves with its seed, the two-stage bootstrap of Davison & Hinkley 1997 (3.8); with one seed it is the
+    plain clustered bootstrap. Pass `clusters = np.arange(N)` to resample single questions instead.
 
     The interval is the percentile interval of the resampled differences. The p-value is that of the bootstrap
     distribution shifted to the null hypothesis (Efron & Tibshirani 1993, 16.4; two-sided form of
@@ -126,11 +131,12 @@ def paired_bootstrap(
     one as the observed one lies from 0, counted as (1 + hits) / (1 + resamples) so that it is never 0.
     Identical systems get p = 1.
 
-    Every group (e.g. a question type) is tested on the same resampled images, restricted to its questions.
+    Every group (e.g. a question type) is tested on the same resampled images and seeds, restricted to its
+    questions.
 
     Args:
-        scores_a: [N] per-question scores of system A.
-        scores_b: [N] scores of system B on the same questions, in the same order.
+        scores_a: per-question scores of system A, [N] (one run) or [S_a, N] (one row per seed).
+        scores_b: scores of system B on the same questions in the same order, [N] or [S_b, N].
         clusters: [N] cluster of each question (image ids: any values that compare equal for the same image).
         groups: name -> [N] bool membership; "overall" (every question) is always included.
         resamples: bootstrap resamples.
@@ -140,24 +146,35 @@ def paired_bootstrap(
     Returns:
         group name -> result ("overall" first). A group with no question gets NaN everywhere.
     """
-    scores_a = np.asarray(scores_a, dtype=np.float64)
-    scores_b = np.asarray(scores_b, dtype=np.float64)
-    if scores_a.shape != scores_b.shape or scores_a.ndim != 1 or len(clusters) != len(scores_a):
+    runs_a, runs_b = _as_runs(scores_a), _as_runs(scores_b)
+    if runs_a.shape[1] != runs_b.shape[1] or len(clusters) != runs_a.shape[1]:
         raise ValueError(
-            f"expected paired scores [N] and clusters [N]; got {scores_a.shape}, {scores_b.shape}, {len(clusters)}"
+            f"expected paired scores [N] or [seeds, N] and clusters [N]; got {np.shape(scores_a)}, "
+            f"{np.shape(scores_b)}, {len(clusters)}"
         )
     _, cluster_index = np.unique(np.asarray(clusters), return_inverse=True)
     cluster_index = cluster_index.reshape(-1)
     num_clusters = int(cluster_index.max()) + 1 if len(cluster_index) else 0
-    masks = {"overall": np.ones(len(scores_a), dtype=bool)}
+    masks = {"overall": np.ones(runs_a.shape[1], dtype=bool)}
     masks.update({name: np.asarray(mask, dtype=bool) for name, mask in (groups or {}).items() if name != "overall"})
-    difference = scores_a - scores_b
-    # Per cluster and group: summed difference and question count, (C, G) each; a resample is a weight per cluster.
-    sums = np.stack([np.bincount(cluster_index, difference * m, num_clusters) for m in masks.values()], axis=1)
+
+    def cluster_sums(runs: np.ndarray) -> np.ndarray:  # (S, N) -> per seed, cluster and group: summed scores (S, C, G)
+        return np.stack(
+            [
+                np.stack([np.bincount(cluster_index, run * m, num_clusters) for m in masks.values()], axis=1)
+                for run in runs
+            ]
+        )
+
+    sums_a, sums_b = cluster_sums(runs_a), cluster_sums(runs_b)
     counts = np.stack([np.bincount(cluster_index, m.astype(np.float64), num_clusters) for m in masks.values()], axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        observed = sums.sum(0) / counts.sum(0)  # (G,)
-    resampled = _resample_means(sums, counts, resamples, np.random.default_rng(seed))  # (R, G)
+        observed = (sums_a.mean(0) - sums_b.mean(0)).sum(0) / counts.sum(0)  # (G,)
+    # Seeds are drawn from their own generator, so that one-seed systems get exactly the cluster draws they
+    # always got, and systems whose seeds all agree get the one-seed result.
+    resampled = _resample_means(
+        sums_a, sums_b, counts, resamples, np.random.default_rng(seed), np.random.default_rng([seed, 1])
+    )  # (R, G)
     results = {}
     for g, name in enumerate(masks):
         values = resampled[:, g][np.isfinite(resampled[:, g])]  # a rare group may be absent from some resamples
@@ -177,11 +194,37 @@ def paired_bootstrap(
     return results
 
 
-def _resample_means(sums: np.ndarray, counts: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
-    """Mean difference of every resample and group, [R, G], from per-cluster sums and counts [C, G]."""
-    num_clusters = sums.shape[0]
+def _as_runs(scores: np.ndarray) -> np.ndarray:
+    """Scores as [runs, N] float64: a [N] vector is one run."""
+    runs = np.asarray(scores, dtype=np.float64)
+    if runs.ndim == 1:
+        runs = runs[None]
+    if runs.ndim != 2 or runs.shape[0] == 0:
+        raise ValueError(f"expected per-question scores [N] or [seeds, N], got shape {np.shape(scores)}")
+    return runs
+
+
+def _seed_weights(num_seeds: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """[size, S] weights summing to 1 per row: the share of each seed among S seeds drawn with replacement."""
+    if num_seeds == 1:
+        return np.ones((size, 1))
+    drawn = rng.integers(0, num_seeds, size=(size, num_seeds))
+    return np.stack([np.count_nonzero(drawn == s, axis=1) for s in range(num_seeds)], axis=1) / num_seeds
+
+
+def _resample_means(
+    sums_a: np.ndarray,
+    sums_b: np.ndarray,
+    counts: np.ndarray,
+    resamples: int,
+    rng: np.random.Generator,
+    seed_rng: np.random.Generator,
+) -> np.ndarray:
+    """Mean difference of every resample and group, [R, G], from per-seed, per-cluster sums [S, C, G] of each
+    system and per-cluster counts [C, G]."""
+    num_clusters = counts.shape[0]
     if num_clusters == 0:
-        return np.full((resamples, sums.shape[1]), np.nan)
+        return np.full((resamples, counts.shape[1]), np.nan)
     chunk = max(1, _WEIGHTS_PER_CHUNK // num_clusters)
     means = []
     for start in range(0, resamples, chunk):
@@ -190,8 +233,12 @@ def _resample_means(sums: np.ndarray, counts: np.ndarray, resamples: int, rng: n
         offsets = np.arange(size)[:, None] * num_clusters
         weights = np.bincount((drawn + offsets).ravel(), minlength=size * num_clusters)
         weights = weights.reshape(size, num_clusters).astype(np.float64)  # (r, C) times each cluster was drawn
+        seeds_a = _seed_weights(sums_a.shape[0], size, seed_rng)  # (r, S_a)
+        seeds_b = _seed_weights(sums_b.shape[0], size, seed_rng)  # (r, S_b)
+        total_a = np.einsum("rs,rsg->rg", seeds_a, np.einsum("rc,scg->rsg", weights, sums_a))  # (r, G)
+        total_b = np.einsum("rs,rsg->rg", seeds_b, np.einsum("rc,scg->rsg", weights, sums_b))
         with np.errstate(invalid="ignore", divide="ignore"):
-            means.append((weights @ sums) / (weights @ counts))  # (r, G)
+            means.append((total_a - total_b) / (weights @ counts))  # (r, G)
     return np.concatenate(means)
 
 
