@@ -30,9 +30,14 @@ class DistanceBias(nn.Module):
     A head with a positive slope prefers near tokens (its argmax is the nearest), one with a negative slope far
     tokens. The slopes start spread over [-max_slope, max_slope] so that both kinds exist from the first step.
     The self term starts negative: otherwise every token would be its own nearest neighbour (distance 0) and a
-    near-preferring head could not find the closest *other* token (measured: "closest" stayed at 68% with the
-    self term starting at zero, and reached 94% starting at -8). A token keeps its own content through the
+    near-preferring head could not find the closest *other* token. A token keeps its own content through the
     residual connection either way.
+
+    The defaults are sharp on purpose. Two nearest candidates are often only 0.05 apart (positions in [0, 1]),
+    so telling them apart takes slopes of tens of logits per unit. Measured on the toy of the module docstring
+    with `early` and the question as two word tokens (colour, relation): with slopes up to 24 and the self term
+    at -8, "closest" stayed at 67% after 1,250 steps; with slopes up to 48 and the self term at -24 it reached
+    97% ("furthest" 99%). With the self term at zero "closest" stayed at 68% whatever the slopes.
 
     In a joint sequence the image tokens also attend to other tokens ([CLS], words); those logits get a learned
     per-head constant instead (`outside`), starting low so that the distance terms are not drowned out from the
@@ -47,7 +52,7 @@ class DistanceBias(nn.Module):
     """
 
     def __init__(
-        self, num_heads: int, max_slope: float = 24.0, self_bias: float = -8.0, outside_bias: float = -24.0
+        self, num_heads: int, max_slope: float = 48.0, self_bias: float = -24.0, outside_bias: float = -24.0
     ) -> None:
         super().__init__()
         self.slope = nn.Parameter(torch.linspace(-max_slope, max_slope, num_heads) / PARAMETER_SCALE)
