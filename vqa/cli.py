@@ -49,6 +49,10 @@ COMMANDS: dict[str, Command] = {
     "data": Command("generate synthetic sets, dataset statistics, results files", "vqa.data.cli:main"),
     "export": Command("turn a training checkpoint into a model bundle", "vqa.inference.export:main"),
     "ask": Command("answer questions about an image with a trained model", "vqa.inference.ask:main"),
+    "serve": Command(
+        "serve models over HTTP: a page to compare them on your images, a batched JSON API",
+        "vqa.inference.serve.command:main",
+    ),
 }
 
 
