@@ -1,8 +1,8 @@
-"""`python -m vqa.benchmarks.serve_load`: `vqa serve` under concurrent clients on loopback, with request batching
+"""`vqa speed serve`: `vqa serve` under concurrent clients on loopback, with request batching
 and answering one question at a time: throughput, p50 / p99 latency and errors.
 
-    python -m vqa.benchmarks.serve_load                                   # 2,000 requests from 32 clients
-    python -m vqa.benchmarks.serve_load --model my_bundle --requests 5000 --clients 64 --json load.json
+    vqa speed serve                                   # 2,000 requests from 32 clients
+    vqa speed serve --model my_bundle --requests 5000 --clients 64 --json load.json
 
 Each configuration starts its own server (`vqa serve` in a child process, as users run it) and sends `--requests`
 POST /v1/answer requests from `--clients` concurrent clients (aiohttp, one keep-alive connection each), stopping
@@ -187,7 +187,7 @@ def table(results: Sequence[LoadResult]) -> str:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m vqa.benchmarks.serve_load", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="vqa speed serve", description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default=None, help="a bundle or checkpoint (default: a random-init easy-VQA model)")
     p.add_argument(
         "--fusion-config", default="configs/fusion/cross_attention.yaml", help="the fusion of the default model"

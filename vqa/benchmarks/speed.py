@@ -46,6 +46,7 @@ SUBCOMMANDS = {
     "curves": ("loss curves with and without the fast path, on a fixed seed", "vqa.benchmarks.curves:main"),
     "predict": ("latency and batched throughput of trained models", "vqa.benchmarks.predict_speed:main"),
     "feature-cache": ("a benchmark grid with and without the feature cache", "vqa.benchmarks.feature_cache:main"),
+    "serve": ("vqa serve under load: concurrent clients, batched vs one at a time", "vqa.benchmarks.serve_load:main"),
 }
 
 
