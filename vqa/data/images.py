@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -44,6 +45,40 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
+class PixelLimitError(Exception):
+    """An image declares more pixels than a caller allows; each caller words its own message from the size.
+
+    Attributes:
+        width: the image's declared width.
+        height: its declared height.
+        limit: the most pixels allowed.
+    """
+
+    def __init__(self, width: int, height: int, limit: int) -> None:
+        super().__init__(f"{width} x {height} = {width * height:,} pixels, more than the limit of {limit:,}")
+        self.width, self.height, self.limit = width, height, limit
+
+
+def decode_rgb(source: str | os.PathLike | BinaryIO, max_pixels: int | None = MAX_IMAGE_PIXELS) -> Image.Image:
+    """Decode an image (a file path or a binary file object, e.g. uploaded bytes) into 8-bit RGB (`to_rgb`),
+    refusing it from its header, before any pixel is decoded, when it declares more than `max_pixels`.
+
+    Callers name the image in their own errors: this raises `PixelLimitError` for the size, and Pillow's own
+    errors as they come (`UnidentifiedImageError`, `Image.DecompressionBombError` above twice Pillow's limit,
+    `OSError` for a truncated file, ...).
+    """
+    with warnings.catch_warnings():
+        # Pillow warns above its own limit; the caller's limit below decides, with a message naming the image.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        image = Image.open(source)  # reads the header only
+    with image:
+        width, height = image.size
+        if max_pixels is not None and width * height > max_pixels:
+            raise PixelLimitError(width, height, max_pixels)
+        image.load()
+        return to_rgb(image)
+
+
 def open_rgb(path: str | os.PathLike, max_pixels: int | None = MAX_IMAGE_PIXELS) -> Image.Image:
     """Decode an image file into an 8-bit RGB PIL image (any mode converted by `to_rgb`).
 
@@ -61,16 +96,12 @@ def open_rgb(path: str | os.PathLike, max_pixels: int | None = MAX_IMAGE_PIXELS)
     if not path.is_file():
         raise ImageLoadError(f"not an image file: {path} is a directory or special file")
     try:
-        with warnings.catch_warnings():
-            # Pillow warns above its own limit; ours below decides, with a message naming the file.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(path)  # reads the header only
-        with image:
-            _check_pixels(path, image.size, max_pixels)
-            image.load()
-            return to_rgb(image)
-    except ImageLoadError:
-        raise
+        return decode_rgb(path, max_pixels)
+    except PixelLimitError as error:
+        raise ImageLoadError(
+            f"image {path} is {error} (a guard against decompression bombs); shrink the file, or raise "
+            "max_pixels where images are loaded (ImageFiles(max_pixels=...), Predictor(max_image_pixels=...))"
+        ) from None
     except Image.DecompressionBombError as error:  # Pillow refuses before we see the size (> 2x its limit)
         raise ImageLoadError(
             f"image {path} is too large to decode: {_first_number(str(error))} pixels, more than "
@@ -78,16 +109,6 @@ def open_rgb(path: str | os.PathLike, max_pixels: int | None = MAX_IMAGE_PIXELS)
         ) from error
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise ImageLoadError(f"cannot read image {path}: {error}") from error
-
-
-def _check_pixels(path: Path, size: tuple[int, int], max_pixels: int | None) -> None:
-    width, height = size
-    if max_pixels is not None and width * height > max_pixels:
-        raise ImageLoadError(
-            f"image {path} is {width} x {height} = {width * height:,} pixels, more than the limit of "
-            f"{max_pixels:,} (a guard against decompression bombs); shrink the file, or raise max_pixels "
-            "where images are loaded (ImageFiles(max_pixels=...), Predictor(max_image_pixels=...))"
-        )
 
 
 def _first_number(text: str) -> str:

@@ -6,12 +6,11 @@ Every refusal is a `RequestError` carrying the HTTP status and a message that na
 from __future__ import annotations
 
 import io
-import warnings
 from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
 
-from vqa.data.images import MAX_IMAGE_PIXELS, to_rgb
+from vqa.data.images import MAX_IMAGE_PIXELS, PixelLimitError, decode_rgb
 from vqa.errors import VQAError
 
 MB = 1_000_000
@@ -94,19 +93,13 @@ def decode_image(data: bytes, filename: str, limits: Limits) -> Image.Image:
     if not data:
         raise RequestError(422, f"the uploaded file {name} is empty")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our limit decides, below
-            image = Image.open(io.BytesIO(data))  # reads the header only
-        with image:
-            width, height = image.size
-            if width * height > limits.max_image_pixels:
-                raise RequestError(
-                    413,
-                    f"the uploaded image {name} is {width:,} x {height:,} = {width * height:,} pixels, more than "
-                    f"the limit of {limits.max_image_pixels:,} pixels",
-                )
-            image.load()
-            return to_rgb(image)
+        return decode_rgb(io.BytesIO(data), limits.max_image_pixels)
+    except PixelLimitError as error:
+        raise RequestError(
+            413,
+            f"the uploaded image {name} is {error.width:,} x {error.height:,} = {error.width * error.height:,} "
+            f"pixels, more than the limit of {error.limit:,} pixels",
+        ) from None
     except Image.DecompressionBombError as error:  # Pillow's own guard, above twice its limit
         raise RequestError(413, f"the uploaded image {name} has too many pixels to decode: {error}") from error
     except UnidentifiedImageError as error:
