@@ -9,11 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
+from tests.inference.tiny_model import train_tiny
 from vqa.data.datamodule import VQADataModule
-from vqa.training.cli import build_cli
 from vqa.training.module import VQALitModule
-
-TINY_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "tiny_sort_of_clevr.yaml"
 
 
 @dataclass
@@ -28,23 +26,15 @@ class Trained:
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory) -> Trained:
     root = tmp_path_factory.mktemp("trained")
-    cli = build_cli(
-        [
-            "fit",
-            "-c",
-            str(TINY_CONFIG),
-            "--trainer.max_steps=4",
-            f"--trainer.default_root_dir={root}",
-            f"--data.source.init_args.cache_dir={root / 'data'}",
-            "--model.fusion=fusion.CrossAttentionFusion",
-            "--model.fusion.init_args.out_dim=32",
-            "--model.fusion.init_args.dim=32",
-            "--model.fusion.init_args.num_layers=1",
-            "--model.fusion.init_args.num_heads=2",
-        ]
+    cli, checkpoint = train_tiny(
+        root,
+        "model.ckpt",
+        "--model.fusion=fusion.CrossAttentionFusion",
+        "--model.fusion.init_args.out_dim=32",
+        "--model.fusion.init_args.dim=32",
+        "--model.fusion.init_args.num_layers=1",
+        "--model.fusion.init_args.num_heads=2",
     )
-    checkpoint = root / "model.ckpt"
-    cli.trainer.save_checkpoint(checkpoint)
     cli.model.eval()
     split = cli.datamodule.split("test")
     image_files = []

@@ -11,30 +11,17 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from tests.inference.serve.helpers import png_bytes, serve_models
+from tests.inference.tiny_model import train_tiny
 from vqa.inference.bundle import export_checkpoint
 from vqa.inference.serve.app import create_app
 from vqa.inference.serve.inputs import Limits
-from vqa.training.cli import build_cli
-
-TINY_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "tiny_sort_of_clevr.yaml"
 
 
 @pytest.fixture(scope="session")
 def late_bundle(tmp_path_factory) -> Path:
     """The tiny config's late-fusion model, trained 4 steps and exported as a bundle."""
     root = tmp_path_factory.mktemp("late")
-    cli = build_cli(
-        [
-            "fit",
-            "-c",
-            str(TINY_CONFIG),
-            "--trainer.max_steps=4",
-            f"--trainer.default_root_dir={root}",
-            f"--data.source.init_args.cache_dir={root / 'data'}",
-        ]
-    )
-    checkpoint = root / "late.ckpt"
-    cli.trainer.save_checkpoint(checkpoint)
+    checkpoint = train_tiny(root, "late.ckpt")[1]
     return export_checkpoint(checkpoint, root / "late")
 
 
