@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.benchmarks.fake_cells import fake_cell
 from vqa.benchmarks.compare import compare_runs
 from vqa.benchmarks.comparisons import suite_significance
 from vqa.benchmarks.predictions import predictions_path, read_predictions, write_predictions
@@ -43,21 +44,9 @@ def fake_run(root: Path, accuracies: dict[str, float], seeds=(0, 1), questions: 
             per_question = lines(accuracy, 100 * index + seed, questions)
             write_predictions(predictions_path(root, key), per_question)
             scores = np.array([line["score"] for line in per_question])
-            cell = {
-                "dataset": "toy",
-                "fusion": fusion,
-                "seed": seed,
-                "key": key,
-                "test": {"acc": 100 * scores.mean(), "family/a": 100 * scores[1::2].mean()},
-                "parameters": 1000,
-                "train_time_s": 1.0,
-                "train_samples_per_s": 10.0,
-                "test_samples_per_s": 20.0,
-                "peak_memory_mb": 5.0,
-                "device": "cpu",
-                "curve": [{"epoch": e, "step": 10 * e, "val_acc": 50.0 + 10 * e + seed} for e in range(3)],
-                "question_prior": {"overall": 30.0},
-            }
+            test = {"acc": 100 * scores.mean(), "family/a": 100 * scores[1::2].mean()}
+            curve = [{"epoch": e, "step": 10 * e, "val_acc": 50.0 + 10 * e + seed} for e in range(3)]
+            cell = fake_cell("toy", fusion, seed, test, curve, key=key)
             (root / "cells" / f"{key}.json").write_text(json.dumps(cell))
     return root
 

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.benchmarks.fake_cells import fake_cell
 from vqa.benchmarks.report import aggregate, write_reports
 from vqa.data import SortOfClevr
 from vqa.data.records import VQARecord
@@ -161,23 +162,8 @@ def test_generated_dataset_cache_killed_mid_write_is_regenerated(tmp_path):
 
 
 def test_reports_and_plots_killed_mid_write(tmp_path):
-    cells = [
-        {
-            "dataset": "tiny",
-            "fusion": "late",
-            "seed": seed,
-            "test": {"acc": 50.0 + seed, "type/color": 60.0},
-            "parameters": 1000,
-            "train_time_s": 1.0,
-            "train_samples_per_s": 10.0,
-            "test_samples_per_s": 20.0,
-            "peak_memory_mb": 5.0,
-            "device": "cpu",
-            "curve": [{"epoch": 0, "step": 1, "val_acc": 40.0, "val_loss": 1.0}],
-            "question_prior": {"overall": 30.0},
-        }
-        for seed in (0, 1)
-    ]
+    curve = [{"epoch": 0, "step": 1, "val_acc": 40.0, "val_loss": 1.0}]
+    cells = [fake_cell("tiny", "late", seed, {"acc": 50.0 + seed, "type/color": 60.0}, curve) for seed in (0, 1)]
     from matplotlib.figure import Figure
 
     write = lambda: write_reports(tmp_path, "tiny", cells, aggregate(cells))  # noqa: E731
