@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fusion.base import FUSIONS, Fusion, register_fusion
+from fusion.base import FUSIONS, Fused, Fusion, register_fusion
 from fusion.bilinear import BlockFusion, MFBFusion, MFHFusion, MLBFusion, MutanFusion
 from fusion.cross_attention import CrossAttentionFusion
 from fusion.early import EarlyConcatFusion, EarlyFusion
@@ -32,6 +32,7 @@ def list_fusions() -> list[str]:
 
 __all__ = [
     "FUSIONS",
+    "Fused",
     "Fusion",
     "EarlyFusion",
     "LateFusion",

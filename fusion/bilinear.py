@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 from torch import Tensor, nn
 
-from fusion.base import Fusion, masked_mean, register_fusion
+from fusion.base import Fused, Fusion, masked_mean, register_fusion
 from fusion.bilinear_pooling import (
     BlockTermBilinear,
     FactorizedBilinear,
@@ -98,11 +98,12 @@ class BilinearFusion(Fusion):
             self.last_attention["question_to_image"] = weights.mean(1).detach()  # (B, Ni)
         return (weights @ img).flatten(1)  # (B, G * Di)
 
-    def forward(self, img: Tensor, img_mask: Tensor, txt: Tensor, txt_mask: Tensor) -> Tensor:
-        """img [B,Ni,Di], img_mask [B,Ni], txt [B,Nt,Dt], txt_mask [B,Nt] -> [B, out_dim]."""
+    def fuse(self, img: Tensor, img_mask: Tensor, txt: Tensor, txt_mask: Tensor) -> Fused:
+        """img [B,Ni,Di], img_mask [B,Ni], txt [B,Nt,Dt], txt_mask [B,Nt] -> Fused: joint [B, out_dim];
+        no streams."""
         q = self.question_pool(txt, txt_mask)[0]  # (B, question_glimpses * Dt)
         v = self.attend(q, img, img_mask) if self.glimpses else masked_mean(img, img_mask)
-        return self.out(self.pooling(q, v))
+        return Fused(self.out(self.pooling(q, v)))
 
 
 @register_fusion("mlb")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from fusion.base import Fusion, average_query_attention, register_fusion
+from fusion.base import Fused, Fusion, average_query_attention, register_fusion
 from fusion.layers import AttentionPool, TransformerLayer
 
 
@@ -31,6 +31,8 @@ class CrossAttentionFusion(Fusion):
     """
 
     family = "interactive"
+    has_image_stream = True
+    has_text_stream = True
     reference = "LXMERT (Tan & Bansal 2019); ViLBERT (Lu et al. 2019)"
 
     def __init__(
@@ -46,6 +48,7 @@ class CrossAttentionFusion(Fusion):
         dropout: float = 0.1,
     ) -> None:
         super().__init__(img_dim, txt_dim, out_dim=out_dim)
+        self.stream_dim = dim
         ffn_dim = ffn_dim or 4 * dim
         self.img_proj = nn.Linear(img_dim, dim)
         self.txt_proj = nn.Linear(txt_dim, dim)
@@ -59,8 +62,9 @@ class CrossAttentionFusion(Fusion):
         self.txt_pool = AttentionPool(dim)
         self.out = nn.Sequential(nn.Linear(2 * dim, out_dim), nn.LayerNorm(out_dim))
 
-    def forward(self, img: Tensor, img_mask: Tensor, txt: Tensor, txt_mask: Tensor) -> Tensor:
-        """img [B,Ni,Di], img_mask [B,Ni], txt [B,Nt,Dt], txt_mask [B,Nt] -> [B, out_dim]."""
+    def fuse(self, img: Tensor, img_mask: Tensor, txt: Tensor, txt_mask: Tensor) -> Fused:
+        """img [B,Ni,Di], img_mask [B,Ni], txt [B,Nt,Dt], txt_mask [B,Nt] -> Fused: joint [B, out_dim];
+        image and question streams [B, N, dim]."""
         img = self.img_proj(img)  # (B, Ni, dim)
         txt = self.txt_proj(txt)  # (B, Nt, dim)
         record = self.record_attention
@@ -74,4 +78,5 @@ class CrossAttentionFusion(Fusion):
                 self.last_attention["question_to_image"] = average_query_attention(txt_to_img, txt_mask).detach()
         img_vec = self.img_pool(img, img_mask)[0]
         txt_vec = self.txt_pool(txt, txt_mask)[0]
-        return self.out(torch.cat([img_vec, txt_vec], dim=-1))
+        joint = self.out(torch.cat([img_vec, txt_vec], dim=-1))
+        return Fused(joint, img=img, img_mask=img_mask, txt=txt, txt_mask=txt_mask)

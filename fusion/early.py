@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from fusion.base import Fusion, masked_mean, register_fusion
+from fusion.base import Fused, Fusion, masked_mean, register_fusion
 from fusion.geometry import DistanceBias, token_positions
 from fusion.layers import AttentionPool, TransformerLayer
 
@@ -39,6 +39,8 @@ class EarlyFusion(Fusion):
     """
 
     family = "early"
+    has_image_stream = True
+    has_text_stream = True
     reference = "VisualBERT (Li et al. 2019); ViLT (Kim et al. 2021); distance bias: Hu et al. 2018"
 
     def __init__(
@@ -55,6 +57,7 @@ class EarlyFusion(Fusion):
         distance_bias: bool = False,
     ) -> None:
         super().__init__(img_dim, txt_dim, out_dim=out_dim)
+        self.stream_dim = dim
         self.num_heads = num_heads
         self.img_proj = nn.Sequential(nn.Linear(img_dim, dim), nn.LayerNorm(dim))
         self.txt_proj = nn.Sequential(nn.Linear(txt_dim, dim), nn.LayerNorm(dim))
@@ -79,8 +82,9 @@ class EarlyFusion(Fusion):
         self.norm = nn.LayerNorm(dim)
         self.out = nn.Linear(dim, out_dim)
 
-    def forward(self, img: Tensor, img_mask: Tensor, txt: Tensor, txt_mask: Tensor) -> Tensor:
-        """img [B,Ni,Di], img_mask [B,Ni], txt [B,Nt,Dt], txt_mask [B,Nt] -> [B, out_dim]."""
+    def fuse(self, img: Tensor, img_mask: Tensor, txt: Tensor, txt_mask: Tensor) -> Fused:
+        """img [B,Ni,Di], img_mask [B,Ni], txt [B,Nt,Dt], txt_mask [B,Nt] -> Fused: joint [B, out_dim];
+        image and question streams [B, N, dim]: the joint sequence's last states."""
         b, ni = img.shape[:2]
         positions = token_positions(img, img_mask, "early") if self.distance_biases is not None else None
         img = self.img_proj(img) + self.modality[0]  # (B, Ni, dim)
@@ -95,7 +99,8 @@ class EarlyFusion(Fusion):
                 bias[:, :, 1 : 1 + ni, :] = distance_bias.outside()[None, :, None, None]  # image -> [CLS], words
                 bias[:, :, 1 : 1 + ni, 1 : 1 + ni] = distance_bias(positions)  # image -> image
             x, _ = layer(x, mask, self_bias=bias)
-        return self.out(self.norm(x[:, 0]))
+        x = self.norm(x)  # (B, 1+Ni+Nt, dim)
+        return Fused(self.out(x[:, 0]), img=x[:, 1 : 1 + ni], img_mask=img_mask, txt=x[:, 1 + ni :], txt_mask=txt_mask)
 
 
 @register_fusion("early_concat")
@@ -120,6 +125,7 @@ class EarlyConcatFusion(Fusion):
     """
 
     family = "early"
+    has_image_stream = True
     reference = "Zhou et al. 2015 (concatenation), tiled per image token as in Santoro et al. 2017"
 
     def __init__(
@@ -133,6 +139,7 @@ class EarlyConcatFusion(Fusion):
         dropout: float = 0.1,
     ) -> None:
         super().__init__(img_dim, txt_dim, out_dim=out_dim)
+        self.stream_dim = dim
         if num_layers < 1:
             raise ValueError(f"early_concat needs num_layers >= 1, got {num_layers}")
         self.question_pool = AttentionPool(txt_dim)
@@ -144,8 +151,10 @@ class EarlyConcatFusion(Fusion):
         self.mlp = nn.Sequential(*layers)
         self.out = nn.Sequential(nn.Linear(dim, out_dim), nn.LayerNorm(out_dim))
 
-    def forward(self, img: Tensor, img_mask: Tensor, txt: Tensor, txt_mask: Tensor) -> Tensor:
-        """img [B,Ni,Di], img_mask [B,Ni], txt [B,Nt,Dt], txt_mask [B,Nt] -> [B, out_dim]."""
+    def fuse(self, img: Tensor, img_mask: Tensor, txt: Tensor, txt_mask: Tensor) -> Fused:
+        """img [B,Ni,Di], img_mask [B,Ni], txt [B,Nt,Dt], txt_mask [B,Nt] -> Fused: joint [B, out_dim];
+        image stream [B, Ni, dim]: the joint tokens after the shared MLP."""
         q = self.question_pool(txt, txt_mask)[0]  # (B, Dt)
         joint = torch.cat([img, q[:, None, :].expand(-1, img.shape[1], -1)], dim=-1)  # (B, Ni, Di + Dt)
-        return self.out(masked_mean(self.mlp(joint), img_mask))
+        tokens = self.mlp(joint)  # (B, Ni, dim)
+        return Fused(self.out(masked_mean(tokens, img_mask)), img=tokens, img_mask=img_mask)

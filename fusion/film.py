@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from fusion.base import Fusion, masked_max, register_fusion
+from fusion.base import Fused, Fusion, masked_max, register_fusion
 from fusion.layers import AttentionPool, MultiHeadAttention
 
 
@@ -81,6 +81,7 @@ class FiLMFusion(Fusion):
     """
 
     family = "interactive"
+    has_image_stream = True
     reference = "Perez et al. 2018, FiLM: Visual Reasoning with a General Conditioning Layer"
 
     def __init__(
@@ -95,6 +96,7 @@ class FiLMFusion(Fusion):
         token_mixing: bool = True,
     ) -> None:
         super().__init__(img_dim, txt_dim, out_dim=out_dim)
+        self.stream_dim = dim
         self.dim = dim
         self.num_blocks = num_blocks
         self.stem = nn.Sequential(nn.Linear(img_dim, dim), nn.ReLU())
@@ -103,8 +105,9 @@ class FiLMFusion(Fusion):
         self.blocks = nn.ModuleList(FiLMBlock(dim, num_heads, token_mixing) for _ in range(num_blocks))
         self.classifier = nn.Sequential(nn.Linear(dim, out_dim), nn.ReLU())
 
-    def forward(self, img: Tensor, img_mask: Tensor, txt: Tensor, txt_mask: Tensor) -> Tensor:
-        """img [B,Ni,Di], img_mask [B,Ni], txt [B,Nt,Dt], txt_mask [B,Nt] -> [B, out_dim]."""
+    def fuse(self, img: Tensor, img_mask: Tensor, txt: Tensor, txt_mask: Tensor) -> Fused:
+        """img [B,Ni,Di], img_mask [B,Ni], txt [B,Nt,Dt], txt_mask [B,Nt] -> Fused: joint [B, out_dim];
+        image stream [B, Ni, dim]: the tokens after the last FiLM block."""
         record = self.record_attention
         q = self.question_pool(txt, txt_mask)[0]  # (B, Dt)
         film = self.film_generator(q).view(-1, self.num_blocks, 2, self.dim)  # (B, blocks, gamma|beta, dim)
@@ -117,7 +120,7 @@ class FiLMFusion(Fusion):
         pooled = masked_max(features, img_mask)  # (B, out_dim)
         if record:
             self.last_attention["question_to_image"] = max_pool_share(features, img_mask).detach()
-        return pooled
+        return Fused(pooled, img=x, img_mask=img_mask)
 
 
 def max_pool_share(features: Tensor, mask: Tensor) -> Tensor:

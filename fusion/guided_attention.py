@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from fusion.base import Fusion, register_fusion
+from fusion.base import Fused, Fusion, register_fusion
 from fusion.layers import MultiHeadAttention
 
 
@@ -119,6 +119,7 @@ class GuidedAttentionFusion(Fusion):
     """
 
     family = "interactive"
+    has_image_stream = True
     reference = "Yu et al. 2019, Deep Modular Co-Attention Networks (MCAN), encoder-decoder"
 
     def __init__(
@@ -136,6 +137,7 @@ class GuidedAttentionFusion(Fusion):
         flat_glimpses: int = 1,
     ) -> None:
         super().__init__(img_dim, txt_dim, out_dim=out_dim)
+        self.stream_dim = dim
         self.img_proj = nn.Linear(img_dim, dim)
         self.txt_proj = nn.Linear(txt_dim, dim)
         self.encoder = nn.ModuleList(SelfAttentionUnit(dim, num_heads, ffn_dim, dropout) for _ in range(num_layers))
@@ -144,8 +146,9 @@ class GuidedAttentionFusion(Fusion):
         self.txt_flat = AttentionReduction(dim, flat_hidden, flat_glimpses, out_dim, dropout)
         self.norm = nn.LayerNorm(out_dim)
 
-    def forward(self, img: Tensor, img_mask: Tensor, txt: Tensor, txt_mask: Tensor) -> Tensor:
-        """img [B,Ni,Di], img_mask [B,Ni], txt [B,Nt,Dt], txt_mask [B,Nt] -> [B, out_dim]."""
+    def fuse(self, img: Tensor, img_mask: Tensor, txt: Tensor, txt_mask: Tensor) -> Fused:
+        """img [B,Ni,Di], img_mask [B,Ni], txt [B,Nt,Dt], txt_mask [B,Nt] -> Fused: joint [B, out_dim];
+        image stream [B, Ni, dim]."""
         record = self.record_attention
         y = self.txt_proj(txt)  # (B, Nt, dim)
         for unit in self.encoder:
@@ -160,4 +163,5 @@ class GuidedAttentionFusion(Fusion):
         if record:
             self.last_attention["question_to_image"] = img_weights.mean(1).detach()  # (B, Ni)
             self.last_attention["question_reduction"] = txt_weights.mean(1).detach()  # (B, Nt)
-        return self.norm(img_vec + txt_vec)
+        # The question stream y went through the encoder only, which never sees the image: no text stream.
+        return Fused(self.norm(img_vec + txt_vec), img=x, img_mask=img_mask)

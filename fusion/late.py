@@ -13,7 +13,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from fusion.base import Fusion, register_fusion
+from fusion.base import Fused, Fusion, register_fusion
 from fusion.layers import AttentionPool
 
 Combine = Literal["product", "sum", "concat"]
@@ -67,11 +67,12 @@ class LateFusion(Fusion):
         self.txt_proj = nn.Sequential(nn.Dropout(dropout), nn.Linear(glimpses * txt_dim, out_dim), nn.GELU())
         self.out = nn.Sequential(nn.Linear(width * out_dim, out_dim), nn.LayerNorm(out_dim))
 
-    def forward(self, img: Tensor, img_mask: Tensor, txt: Tensor, txt_mask: Tensor) -> Tensor:
-        """img [B,Ni,Di], img_mask [B,Ni], txt [B,Nt,Dt], txt_mask [B,Nt] -> [B, out_dim]."""
+    def fuse(self, img: Tensor, img_mask: Tensor, txt: Tensor, txt_mask: Tensor) -> Fused:
+        """img [B,Ni,Di], img_mask [B,Ni], txt [B,Nt,Dt], txt_mask [B,Nt] -> Fused: joint [B, out_dim];
+        no streams."""
         img_vec = self.img_proj(self.img_pool(img, img_mask)[0])  # (B, out_dim)
         txt_vec = self.txt_proj(self.txt_pool(txt, txt_mask)[0])  # (B, out_dim)
-        return self.out(self.combine(img_vec, txt_vec))
+        return Fused(self.out(self.combine(img_vec, txt_vec)))
 
 
 @register_fusion("late_product")
@@ -190,7 +191,8 @@ class LateScoreFusion(Fusion):
         txt_scores = self.txt_classifier(self.txt_pool(txt, txt_mask)[0])
         return img_scores, txt_scores
 
-    def forward(self, img: Tensor, img_mask: Tensor, txt: Tensor, txt_mask: Tensor) -> Tensor:
-        """img [B,Ni,Di], img_mask [B,Ni], txt [B,Nt,Dt], txt_mask [B,Nt] -> [B, out_dim]."""
+    def fuse(self, img: Tensor, img_mask: Tensor, txt: Tensor, txt_mask: Tensor) -> Fused:
+        """img [B,Ni,Di], img_mask [B,Ni], txt [B,Nt,Dt], txt_mask [B,Nt] -> Fused: joint [B, out_dim];
+        no streams."""
         img_scores, txt_scores = self.modality_scores(img, img_mask, txt, txt_mask)
-        return img_scores + txt_scores
+        return Fused(img_scores + txt_scores)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from fusion.base import Fusion, register_fusion
+from fusion.base import Fused, Fusion, register_fusion
 from fusion.layers import AttentionPool
 
 
@@ -59,6 +59,7 @@ class RelationNetworkFusion(Fusion):
     # The question joins every pair at g's input, as it joins every image token in `early_concat`: early fusion
     # at the granularity of token pairs.
     family = "early"
+    has_image_stream = True
     reference = "Santoro et al. 2017, A simple neural network module for relational reasoning (Relation Network)"
 
     def __init__(
@@ -75,6 +76,7 @@ class RelationNetworkFusion(Fusion):
         question_glimpses: int = 1,
     ) -> None:
         super().__init__(img_dim, txt_dim, out_dim=out_dim)
+        self.stream_dim = dim
         if g_layers < 1 or f_layers < 0 or pair_chunk < 1 or question_glimpses < 1:
             raise ValueError(
                 "relation_network needs g_layers >= 1, f_layers >= 0, pair_chunk >= 1, question_glimpses >= 1; "
@@ -91,17 +93,19 @@ class RelationNetworkFusion(Fusion):
             mlp(dim, [dim] * f_layers, dropout), nn.Dropout(dropout if f_layers else 0.0), nn.Linear(dim, out_dim)
         )
 
-    def forward(self, img: Tensor, img_mask: Tensor, txt: Tensor, txt_mask: Tensor) -> Tensor:
-        """img [B,Ni,Di], img_mask [B,Ni], txt [B,Nt,Dt], txt_mask [B,Nt] -> [B, out_dim]."""
+    def fuse(self, img: Tensor, img_mask: Tensor, txt: Tensor, txt_mask: Tensor) -> Fused:
+        """img [B,Ni,Di], img_mask [B,Ni], txt [B,Nt,Dt], txt_mask [B,Nt] -> Fused: joint [B, out_dim];
+        image stream [B, Ni, dim]: each token's relations summed over its real partners."""
         q = self.question_pool(txt, txt_mask)[0]  # (B, glimpses * Dt)
         anchor = self.g_anchor(img)  # (B, Ni, H)
         partner = self.g_partner(img) + self.g_question(q)[:, None, :]  # (B, Ni, H): the question rides along
         real = img_mask.to(img.dtype)  # (B, Ni)
-        total = img.new_zeros(img.shape[0], anchor.shape[-1])  # (B, H)
+        per_anchor = []  # each (B, c, H): relations of anchor i summed over its real partners j
         for start in range(0, img.shape[1], self.pair_chunk):
             stop = start + self.pair_chunk
             first = torch.relu(anchor[:, start:stop, None, :] + partner[:, None, :, :])  # (B, c, Ni, H)
             relations = self.g_rest(first)  # (B, c, Ni, H)
             pair_mask = real[:, start:stop, None] * real[:, None, :]  # (B, c, Ni): both tokens real
-            total = total + torch.einsum("bcnh,bcn->bh", relations, pair_mask)
-        return self.f(total)
+            per_anchor.append(torch.einsum("bcnh,bcn->bch", relations, pair_mask))
+        tokens = torch.cat(per_anchor, dim=1)  # (B, Ni, H); zero for padded anchors
+        return Fused(self.f(tokens.sum(1)), img=tokens, img_mask=img_mask)

@@ -97,8 +97,8 @@ def image_blind_bounds(batch: dict[str, torch.Tensor], targets: torch.Tensor) ->
 class ImageBlindLateFusion(fusion.LateFusion):
     """A broken fusion for the negative control: it sees only zeros where the image tokens should be."""
 
-    def forward(self, img, img_mask, txt, txt_mask):
-        return super().forward(torch.zeros_like(img), img_mask, txt, txt_mask)
+    def fuse(self, img, img_mask, txt, txt_mask):
+        return super().fuse(torch.zeros_like(img), img_mask, txt, txt_mask)
 
 
 SMALL_FUSION[ImageBlindLateFusion] = SMALL_FUSION[fusion.LateFusion]
