@@ -32,6 +32,34 @@ def predicted_scores(logits: Tensor, answer_ids: Tensor, answer_scores: Tensor) 
     return ((answer_ids == predicted) * answer_scores).amax(dim=-1)
 
 
+def generated_classes(ids: Tensor, answer_table: Tensor) -> Tensor:
+    """Which answer of the vocabulary each generated answer is: [B] class ids, -1 for an answer outside it.
+
+    Args:
+        ids: [B, L] generated answer tokens (words, `<eos>`, `<pad>` after it), L <= T.
+        answer_table: [A, T] the vocabulary's answers as decoder targets (`AnswerTokens.table`).
+    """
+    padded = torch.zeros(ids.shape[0], answer_table.shape[1], dtype=ids.dtype, device=ids.device)  # <pad> = 0
+    padded[:, : ids.shape[1]] = ids[:, : answer_table.shape[1]]
+    match = (padded[:, None, :] == answer_table[None]).all(-1)  # (B, A); answers are distinct, so one at most
+    return torch.where(match.any(1), match.float().argmax(1), -1)
+
+
+def generated_scores(ids: Tensor, answer_table: Tensor, answer_ids: Tensor, answer_scores: Tensor) -> Tensor:
+    """The VQA score of each generated answer, like `predicted_scores` for a classifier: [B] in [0, 1].
+
+    A generated answer is scored through the answer vocabulary it is found in; one outside the vocabulary
+    scores 0 here, as it would against in-vocabulary targets (`vqa_accuracy` scores any string
+    against the human answers).
+
+    Args:
+        ids: [B, L] generated answer tokens; answer_table [A, T] (see `generated_classes`).
+        answer_ids: [B, K] in-vocabulary answers of each question; answer_scores [B, K] their scores.
+    """
+    predicted = generated_classes(ids, answer_table)[:, None]  # (B, 1)
+    return ((answer_ids == predicted) * answer_scores).amax(dim=-1)
+
+
 class VQAAccuracy(Metric):
     """Mean VQA score of the predictions, x100 (percent)."""
 

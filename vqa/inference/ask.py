@@ -20,6 +20,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--question", required=True, action="append", help="the question; repeat to ask several about the same image"
     )
     parser.add_argument("--top-k", type=int, default=1, help="answers to show per question (default 1)")
+    parser.add_argument(
+        "--generate",
+        action="store_true",
+        help="a model with a generator head writes its answer word by word (may be an answer it never saw in training)",
+    )
+    parser.add_argument("--num-beams", type=int, default=3, help="beams of --generate (1 = greedy; default 3)")
+    parser.add_argument(
+        "--candidate",
+        action="append",
+        default=None,
+        help="with a generator head, choose the answer among these by likelihood; repeat for each candidate",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object per question instead of text")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: a GPU if there is one)")
     parser.add_argument(
@@ -36,7 +48,17 @@ def main(args: Sequence[str] | None = None) -> None:
     options = build_parser().parse_args(args)
     predictor = load(options.model, device=options.device)
     questions = options.question
-    results = predictor.answer_batch([options.image] * len(questions), questions, options.top_k)
+    if options.generate and options.candidate:
+        raise SystemExit("vqa ask: give either --generate or --candidate, not both")
+    mode = "generate" if options.generate else ("rank" if options.candidate else "classify")
+    results = predictor.answer_batch(
+        [options.image] * len(questions),
+        questions,
+        options.top_k,
+        mode=mode,
+        num_beams=options.num_beams,
+        candidates=options.candidate,
+    )
     for question, answers in zip(questions, results):
         if options.json:
             line = {"image": options.image, "question": question, "answers": [asdict(a) for a in answers]}

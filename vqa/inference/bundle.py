@@ -30,6 +30,7 @@ from torch import Tensor
 from vqa import __version__
 from vqa.data.vocab import Vocabulary
 from vqa.errors import VQAError
+from vqa.models.answer_tokens import AnswerTokens
 from vqa.models.model import VQAModel
 from vqa.training.checkpoint_file import MODEL_CONFIG_KEY, VOCAB_KEY, CheckpointError, safe_load_checkpoint
 
@@ -38,9 +39,11 @@ BUNDLE_VERSION = 1
 CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE = "config.json", "vocab.json", "model.safetensors"
 BUNDLE_FILES = (CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE)
 
-Scores = Literal["sigmoid", "softmax"]
-# How the training loss turns logits into answer probabilities (see `VQALitModule.compute_loss`).
+Scores = Literal["sigmoid", "softmax", "likelihood"]
+# How the training loss turns logits into answer probabilities (see `VQALitModule.compute_loss`); a generator
+# head's scores are log-likelihoods whatever the loss setting ("likelihood").
 SCORES_OF_LOSS: dict[str, Scores] = {"bce": "sigmoid", "ce": "softmax"}
+SCORE_KINDS = ("sigmoid", "softmax", "likelihood")
 
 
 class BundleError(CheckpointError):
@@ -55,7 +58,8 @@ class TrainedModel:
     Attributes:
         model: the network, in eval mode, on the CPU.
         vocab: its vocabulary (tokenizer, answers, training image size).
-        scores: "sigmoid" (trained with binary cross-entropy: each answer scored on its own) or "softmax".
+        scores: "sigmoid" (trained with binary cross-entropy: each answer scored on its own), "softmax", or
+            "likelihood" (a generator head: each answer's log-likelihood).
     """
 
     model: VQAModel
@@ -110,7 +114,7 @@ def read_checkpoint(path: str | os.PathLike) -> TrainedModel:
     vocab = _vocab_from_dict(checkpoint[VOCAB_KEY], where)
     model = _build_model(checkpoint[MODEL_CONFIG_KEY], vocab, where)
     _load_weights(model, model_state_from_checkpoint(checkpoint["state_dict"]), where)
-    return TrainedModel(model, vocab, SCORES_OF_LOSS[loss])
+    return TrainedModel(model, vocab, "likelihood" if model.decoder is not None else SCORES_OF_LOSS[loss])
 
 
 # ---- bundles -------------------------------------------------------------------------------------------------
@@ -228,8 +232,8 @@ def read_bundle(path: str | os.PathLike) -> TrainedModel:
             f"(it reads versions up to {BUNDLE_VERSION}); upgrade the toolkit"
         )
     scores = config.get("scores", "sigmoid")
-    if scores not in SCORES_OF_LOSS.values():
-        raise BundleError(f"{path / CONFIG_FILE}: 'scores' must be 'sigmoid' or 'softmax', got {scores!r}")
+    if scores not in SCORE_KINDS:
+        raise BundleError(f"{path / CONFIG_FILE}: 'scores' must be one of {list(SCORE_KINDS)}, got {scores!r}")
     vocab_data = _read_json(path / VOCAB_FILE)
     weights_path = path / WEIGHTS_FILE
     try:
@@ -288,6 +292,13 @@ def _build_model(config: Any, vocab: Vocabulary, where: str) -> VQAModel:
         raise BundleError(
             f"{where}: the tokenizer has {vocab.tokenizer.vocab_size} tokens but the text encoder was built for "
             f"{text_vocab_size}; the vocabulary belongs to a different model"
+        )
+    decoder_vocab_size = (config.get("decoder") or {}).get("vocab_size")
+    answer_tokens = len(AnswerTokens.for_vocabulary(vocab))
+    if decoder_vocab_size is not None and decoder_vocab_size != answer_tokens:
+        raise BundleError(
+            f"{where}: the vocabulary gives {answer_tokens} answer tokens but the answer decoder was built for "
+            f"{decoder_vocab_size}; the vocabulary belongs to a different model"
         )
     try:
         return VQAModel.from_config(config).eval()

@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -21,13 +22,17 @@ from vqa.data.images import MAX_IMAGE_PIXELS, ImageInput, as_rgb, resize_to_tens
 from vqa.data.vocab import Vocabulary
 from vqa.errors import VQAError
 from vqa.inference.bundle import Scores, TrainedModel, read_model
+from vqa.models.answer_tokens import AnswerTokens
 from vqa.models.model import VQAModel
 
-# Logits [B, A] -> answer probabilities [B, A], matching the training loss.
+# Logits [B, A] -> answer probabilities [B, A], matching the training loss (a generator's "logits" are each
+# answer's log-likelihood, so its probabilities are their exponentials).
 PROBABILITIES: dict[str, Callable[[Tensor], Tensor]] = {
     "sigmoid": torch.sigmoid,
     "softmax": lambda logits: logits.softmax(dim=-1),
+    "likelihood": torch.exp,
 }
+Mode = Literal["classify", "generate", "rank"]
 
 
 class PredictionError(VQAError, ValueError):
@@ -110,6 +115,8 @@ class Predictor:
         self.scores = scores
         self.batch_size = batch_size
         self.max_image_pixels = max_image_pixels
+        # A generator reads and writes the words of its training vocabulary.
+        self.answer_tokens = AnswerTokens.for_vocabulary(vocab) if model.decoder is not None else None
 
     @classmethod
     def from_trained(cls, trained: TrainedModel, **kwargs) -> Predictor:
@@ -128,17 +135,91 @@ class Predictor:
 
     # ---- answering -----------------------------------------------------------------------------------------
 
-    def answer(self, image: ImageInput, question: str, top_k: int = 1) -> list[Answer]:
-        """The `top_k` most probable answers to one question about one image, best first."""
-        return self.answer_batch([image], [question], top_k)[0]
+    def answer(
+        self,
+        image: ImageInput,
+        question: str,
+        top_k: int = 1,
+        *,
+        mode: Mode = "classify",
+        num_beams: int = 3,
+        candidates: Sequence[str] | None = None,
+    ) -> list[Answer]:
+        """The `top_k` most probable answers to one question about one image, best first (see `answer_batch`)."""
+        return self.answer_batch([image], [question], top_k, mode=mode, num_beams=num_beams, candidates=candidates)[0]
 
     def answer_batch(
-        self, images: Sequence[ImageInput], questions: Sequence[str], top_k: int = 1
+        self,
+        images: Sequence[ImageInput],
+        questions: Sequence[str],
+        top_k: int = 1,
+        *,
+        mode: Mode = "classify",
+        num_beams: int = 3,
+        candidates: Sequence[str] | None = None,
     ) -> list[list[Answer]]:
         """Answer many questions; question i is about images[i]. Each distinct image (the same path or the same
-        object passed several times) is decoded and encoded once; batches hold up to `batch_size` items."""
-        self._check_top_k(top_k)
-        return self._top_answers(self.probabilities(images, questions), top_k)
+        object passed several times) is decoded and encoded once; batches hold up to `batch_size` items.
+
+        Args:
+            images: one image per question.
+            questions: the questions.
+            top_k: answers per question (`classify` only; the other modes give one).
+            mode: `classify` scores the training answers (a classifier's logits; a generator's log-likelihood of
+                each); a model with a generator head can also `generate` its answer word by word (beam search with
+                `num_beams`, greedy with 1), including answers it was never trained on, or `rank` a list of
+                `candidates` (default: the training answers) by likelihood.
+            num_beams: beams of `generate`.
+            candidates: answers `rank` chooses from.
+
+        Raises:
+            PredictionError: a bad argument, or `generate` / `rank` asked of a classifier.
+        """
+        if mode == "classify":
+            self._check_top_k(top_k)
+            return self._top_answers(self.probabilities(images, questions), top_k)
+        if mode not in ("generate", "rank"):
+            raise PredictionError(f"mode must be 'classify', 'generate' or 'rank', got {mode!r}")
+        if self.answer_tokens is None:
+            raise PredictionError(
+                f"mode {mode!r} needs a model with a generator head (trained with --model.head generator); "
+                "this one classifies: use mode='classify'"
+            )
+        if top_k != 1:
+            raise PredictionError(f"mode {mode!r} gives one answer per question; top_k must be 1, got {top_k}")
+        if num_beams < 1:
+            raise PredictionError(f"num_beams must be at least 1, got {num_beams}")
+        table = None if candidates is None else self._candidate_table(candidates)
+        decode_mode = "rank" if mode == "rank" else ("beam" if num_beams > 1 else "greedy")
+
+        def run(img: Tensor, img_mask: Tensor, ids: Tensor, mask: Tensor) -> list[tuple[Tensor, Tensor]]:
+            fused = self.model.fuse(img, img_mask, ids, mask)
+            decoded = self.model.generate(fused, decode_mode, num_beams, candidates=table)
+            return list(zip(decoded.ids.cpu(), decoded.log_prob.float().cpu()))
+
+        return [
+            [Answer(self.answer_tokens.decode(ids), float(log_prob.exp()))]
+            for ids, log_prob in self._per_question(images, questions, run)
+        ]
+
+    def _candidate_table(self, candidates: Sequence[str]) -> Tensor:
+        """User candidates as decoder targets; a word the decoder cannot write is an error, not an `<unk>`."""
+        if isinstance(candidates, str) or not candidates:
+            raise PredictionError("candidates must be a non-empty list of answer strings")
+        for candidate in candidates:
+            if not isinstance(candidate, str) or not candidate.split():
+                raise PredictionError(f"every candidate must be a non-empty string, got {candidate!r}")
+            unknown = [w for w in candidate.split() if self.answer_tokens.encode(w) == [self.answer_tokens.unk_id]]
+            if unknown:
+                raise PredictionError(
+                    f"candidate {candidate!r} has words the model never saw in training ({', '.join(unknown)}); "
+                    "it cannot write them"
+                )
+        max_length = self.model.decoder.max_length
+        try:
+            return self.answer_tokens.table(list(candidates), max_length)
+        except ValueError as error:
+            raise PredictionError(str(error)) from error
 
     def probabilities(self, images: Sequence[ImageInput], questions: Sequence[str]) -> Tensor:
         """Answer probabilities [len(questions), num_answers] (see `scores`)."""
@@ -147,6 +228,23 @@ class Predictor:
     @torch.inference_mode()
     def logits(self, images: Sequence[ImageInput], questions: Sequence[str]) -> Tensor:
         """Raw answer logits [len(questions), num_answers] (float32, on the CPU); question i is about images[i].
+
+        Raises:
+            ImageLoadError: an image is missing, not an image, or of an unsupported type or shape.
+            EmptyQuestionError: a question has no words.
+            PredictionError: the two lists differ in length, or a question is not a string.
+        """
+        rows = self._per_question(
+            images,
+            questions,
+            lambda img, img_mask, ids, mask: self.model.answer(img, img_mask, ids, mask).float().cpu(),
+        )
+        return torch.stack(rows) if rows else torch.empty(0, len(self.answers))
+
+    @torch.inference_mode()
+    def _per_question(self, images: Sequence[ImageInput], questions: Sequence[str], run: Callable) -> list:
+        """`run(img, img_mask, token_ids, token_mask)` over batches of encoded images and their questions; returns
+        its per-question outputs (whatever indexing its result by row gives) in question order.
 
         Raises:
             ImageLoadError: an image is missing, not an image, or of an unsupported type or shape.
@@ -162,7 +260,7 @@ class Predictor:
         _check_questions(questions)
         distinct, image_index = _distinct_images(images)
         token_ids, token_mask = self.vocab.tokenizer.encode(list(questions))  # (N, L)
-        logits = torch.empty(len(questions), len(self.answers))
+        results: list = [None] * len(questions)
         # Questions sorted by image, so each slice of distinct images is encoded once and its questions follow.
         order = torch.argsort(image_index, stable=True)
         sorted_index = image_index[order]
@@ -176,9 +274,10 @@ class Predictor:
                 mask = token_mask[part]
                 length = max(int(mask.sum(1).max()), 1)  # trim padding, as training batches do
                 ids = token_ids[part, :length].to(self.device)
-                out = self.model.answer(img[local], img_mask[local], ids, mask[:, :length].to(self.device))
-                logits[part] = out.float().cpu()
-        return logits
+                out = run(img[local], img_mask[local], ids, mask[:, :length].to(self.device))
+                for position, question in enumerate(part.tolist()):
+                    results[question] = out[position]
+        return results
 
     def _check_top_k(self, top_k: int) -> None:
         if not 1 <= top_k <= len(self.answers):

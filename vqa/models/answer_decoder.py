@@ -141,6 +141,17 @@ class AnswerDecoder(nn.Module):
         max_length: int = 10,
     ) -> None:
         super().__init__()
+        self._init_args = {
+            "vocab_size": vocab_size,
+            "joint_dim": joint_dim,
+            "stream_dim": stream_dim,
+            "dim": dim,
+            "num_layers": num_layers,
+            "num_heads": num_heads,
+            "ffn_dim": ffn_dim,
+            "dropout": dropout,
+            "max_length": max_length,
+        }
         if max_length < 1 or num_layers < 1:
             raise ValueError(
                 f"the answer decoder needs max_length >= 1 and num_layers >= 1, got {max_length}, {num_layers}"
@@ -157,6 +168,10 @@ class AnswerDecoder(nn.Module):
         )
         self.norm = nn.LayerNorm(dim)
         self.out = nn.Linear(dim, vocab_size)
+
+    def config(self) -> dict[str, int | float | None]:
+        """The constructor arguments (JSON), so a bundle can rebuild this decoder."""
+        return dict(self._init_args)
 
     def memory(self, fused: Fused) -> tuple[Tensor, Tensor]:
         """What the decoder attends to: memory [B, M, dim], mask [B, M] (M = 1 + Ni + Nt for the streams present)."""

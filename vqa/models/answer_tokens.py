@@ -46,6 +46,12 @@ class AnswerTokens:
                 seen.setdefault(word, None)
         return cls(list(seen))
 
+    @classmethod
+    def for_vocabulary(cls, vocab) -> AnswerTokens:
+        """The answer tokens of a `vqa.data.Vocabulary`: its answers' words, then its question tokenizer's words
+        (a word-level tokenizer's list; a subword tokenizer contributes none)."""
+        return cls.build(vocab.answers.answers, getattr(vocab.tokenizer, "words", ()))
+
     def __len__(self) -> int:
         return len(self.words)
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
 
 from fusion import FUSIONS
-from fusion.base import Fusion
+from fusion.base import Fused, Fusion
+from vqa.models.answer_decoder import AnswerDecoder
+from vqa.models.decoding import Decoded, beam_search, greedy, rank, sequence_log_prob
 from vqa.models.encoders import IMAGE_ENCODERS, TEXT_ENCODERS
 from vqa.models.encoders.base import ImageEncoder, TextEncoder
 from vqa.registry import part_config
@@ -44,13 +46,23 @@ def images_to_unit_float(images: Tensor) -> Tensor:
 class VQAModel(nn.Module):
     """The whole network, as a plain module.
 
+    Two kinds of answer head read the fusion. The classifier (default) scores the answer vocabulary from the
+    joint vector. The generator (`decoder` given) writes answers word by word with an `AnswerDecoder` that
+    cross-attends to the fused joint vector and streams; it can still score the answer vocabulary (each
+    answer's log-likelihood, `answer`), so everything built on answer scores works with it, and it can write
+    answers outside that vocabulary (`generate`).
+
     Args:
         image_encoder: gives image tokens [B, Ni, Di].
         text_encoder: gives question tokens [B, Nt, Dt].
         fusion: built for (image_encoder.out_dim, text_encoder.out_dim).
         num_answers: size of the answer vocabulary.
-        head_hidden: hidden width of the answer head (0 = a single linear layer).
-        head_dropout: dropout in the answer head.
+        head_hidden: hidden width of the classifier head (0 = a single linear layer).
+        head_dropout: dropout in the classifier head.
+        decoder: an answer decoder built for the fusion (`joint_dim = fusion.out_dim`, `stream_dim =
+            fusion.stream_dim`); None = the classifier head.
+        answer_table: with a decoder, the answer vocabulary as decoder targets, [num_answers, max_length + 1]
+            (`AnswerTokens.table`); kept with the weights.
     """
 
     def __init__(
@@ -61,6 +73,8 @@ class VQAModel(nn.Module):
         num_answers: int,
         head_hidden: int = 1024,
         head_dropout: float = 0.2,
+        decoder: AnswerDecoder | None = None,
+        answer_table: Tensor | None = None,
     ) -> None:
         super().__init__()
         if (fusion.img_dim, fusion.txt_dim) != (image_encoder.out_dim, text_encoder.out_dim):
@@ -71,7 +85,19 @@ class VQAModel(nn.Module):
         self.image_encoder = image_encoder
         self.text_encoder = text_encoder
         self.fusion = fusion
-        self.head = AnswerHead(fusion.out_dim, num_answers, head_hidden, head_dropout)
+        self.decoder = decoder
+        if decoder is None:
+            self.head = AnswerHead(fusion.out_dim, num_answers, head_hidden, head_dropout)
+        else:
+            if answer_table is None:
+                answer_table = torch.zeros(num_answers, decoder.max_length + 1, dtype=torch.long)  # weights load it
+            if answer_table.shape != (num_answers, decoder.max_length + 1):
+                raise ValueError(
+                    f"answer_table has shape {tuple(answer_table.shape)} but the model needs "
+                    f"({num_answers}, {decoder.max_length + 1}): one row of answer tokens per answer"
+                )
+            self.head = None
+            self.register_buffer("answer_table", answer_table.long())
         self.num_answers = num_answers
         self.head_hidden = head_hidden
         self.head_dropout = head_dropout
@@ -123,12 +149,83 @@ class VQAModel(nn.Module):
             token_mask: [B, Nt] bool.
             image_index: [B] which image each question is about (default: question i <-> image i).
         """
+        fused = self.fuse(img, img_mask, token_ids, token_mask, image_index)
+        if self.decoder is None:
+            return self.head(fused.joint)
+        return self.answer_log_likelihoods(fused)
+
+    @property
+    def head_kind(self) -> str:
+        """`classifier` or `generator`."""
+        return "classifier" if self.decoder is None else "generator"
+
+    def fuse(
+        self, img: Tensor, img_mask: Tensor, token_ids: Tensor, token_mask: Tensor, image_index: Tensor | None = None
+    ) -> Fused:
+        """The fusion's output (joint vector and streams) from encoded images and question token ids; the
+        arguments are those of `answer`."""
         if image_index is not None:
             img, img_mask = img[image_index], img_mask[image_index]  # (B, Ni, Di)
         if img.dtype == torch.float16:  # cached tokens are stored in half precision
             img = img.float()
         txt, txt_mask = self.text_encoder(token_ids, token_mask)  # (B, Nt, Dt)
-        return self.head(self.fusion(img, img_mask, txt, txt_mask))
+        return self.fusion.fuse(img, img_mask, txt, txt_mask)
+
+    def _decoder(self) -> AnswerDecoder:
+        if self.decoder is None:
+            raise ValueError("this model has a classifier head: it scores answers but does not write them")
+        return self.decoder
+
+    def answer_log_likelihoods(self, fused: Fused, chunk: int = 4096) -> Tensor:
+        """Generator head: the log-likelihood of every answer of the vocabulary, [B, num_answers].
+
+        Args:
+            fused: the fusion's output for B questions.
+            chunk: (question, answer) pairs decoded at once (memory bound only).
+        """
+        decoder = self._decoder()
+        memory, memory_mask = decoder.memory(fused)
+        b, a = memory.shape[0], self.num_answers
+        scores = []
+        pairs = torch.arange(b * a, device=memory.device)
+        for start in range(0, b * a, chunk):
+            rows = pairs[start : start + chunk]
+            question, answer = rows // a, rows % a
+            scores.append(
+                sequence_log_prob(decoder, memory[question], memory_mask[question], self.answer_table[answer])
+            )
+        return torch.cat(scores).view(b, a)
+
+    def generate(
+        self,
+        fused: Fused,
+        mode: Literal["greedy", "beam", "rank"] = "greedy",
+        num_beams: int = 3,
+        length_penalty: float = 0.0,
+        candidates: Tensor | None = None,
+        top_k: int = 128,
+    ) -> Decoded:
+        """Generator head: write each question's answer.
+
+        Args:
+            fused: the fusion's output for B questions.
+            mode: `greedy`, `beam` (beam search with `num_beams`, `length_penalty`) or `rank` (choose from
+                `candidates`, default the answer vocabulary, rescoring the `top_k` likeliest first words).
+            candidates: [C, max_length + 1] answers as `AnswerTokens.table` rows (rank mode).
+
+        Returns:
+            `Decoded`: answer token ids [B, L] and their log-probabilities [B].
+        """
+        decoder = self._decoder()
+        memory, memory_mask = decoder.memory(fused)
+        if mode == "greedy":
+            return greedy(decoder, memory, memory_mask, decoder.max_length)
+        if mode == "beam":
+            return beam_search(decoder, memory, memory_mask, decoder.max_length, num_beams, length_penalty)
+        if mode == "rank":
+            table = self.answer_table if candidates is None else candidates.to(memory.device)
+            return rank(decoder, memory, memory_mask, table, top_k)
+        raise ValueError(f"decoding mode must be 'greedy', 'beam' or 'rank', got {mode!r}")
 
     def config(self) -> dict[str, Any]:
         """JSON recipe that `VQAModel.from_config` rebuilds this architecture from."""
@@ -139,6 +236,7 @@ class VQAModel(nn.Module):
             "num_answers": self.num_answers,
             "head_hidden": self.head_hidden,
             "head_dropout": self.head_dropout,
+            "decoder": None if self.decoder is None else self.decoder.config(),
         }
 
     @classmethod
@@ -148,6 +246,10 @@ class VQAModel(nn.Module):
             image = IMAGE_ENCODERS.create(config["image_encoder"]["name"], **config["image_encoder"]["init_args"])
             text = TEXT_ENCODERS.create(config["text_encoder"]["name"], **config["text_encoder"]["init_args"])
             fusion = FUSIONS.create(config["fusion"]["name"], **config["fusion"]["init_args"])
-            return cls(image, text, fusion, config["num_answers"], config["head_hidden"], config["head_dropout"])
+            decoder_config = config.get("decoder")  # absent in bundles from before the generator head
+            decoder = None if decoder_config is None else AnswerDecoder(**decoder_config)
+            return cls(
+                image, text, fusion, config["num_answers"], config["head_hidden"], config["head_dropout"], decoder
+            )
         except (KeyError, TypeError) as error:
             raise ValueError(f"malformed model config: missing or invalid field {error}") from error

@@ -12,9 +12,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics import MeanMetric
 
-from fusion.base import Fusion
+from fusion.base import Fused, Fusion
 from vqa.data.vocab import Vocabulary
-from vqa.evaluation.metrics import GroupAccuracy, VQAAccuracy, predicted_scores
+from vqa.evaluation.metrics import GroupAccuracy, VQAAccuracy, generated_scores, predicted_scores
+from vqa.models.answer_decoder import AnswerDecoder
+from vqa.models.answer_tokens import AnswerTokens
+from vqa.models.decoding import BOS_ID, PAD_ID
 from vqa.models.encoders.base import ImageEncoder, TextEncoder
 from vqa.models.encoders.image import ConvGridEncoder
 from vqa.models.encoders.text import GRUTextEncoder
@@ -24,7 +27,7 @@ from vqa.training.nonfinite import NonFiniteGuard, NonFiniteLossError, failure_m
 from vqa.training.rng import rng_state, set_rng_state
 
 # Learned tokens that, like biases and embeddings, get no weight decay.
-NO_DECAY_LEAVES = ("cls", "modality", "cls_token", "class_embedding", "register_tokens")
+NO_DECAY_LEAVES = ("cls", "modality", "cls_token", "class_embedding", "register_tokens", "memory_type")
 
 
 def soft_targets(answer_ids: Tensor, answer_scores: Tensor, num_answers: int) -> Tensor:
@@ -58,8 +61,19 @@ class VQALitModule(pl.LightningModule):
         image_encoder: the image encoder (default: `ConvGridEncoder()`).
         text_encoder: text encoder factory, called with the tokenizer's vocabulary size (default: BiGRU).
         vocab: the vocabulary as a dict (`Vocabulary.to_dict()`), linked from the datamodule.
-        head_hidden: hidden width of the answer head (0 = a single linear layer, for decision-level fusion).
-        head_dropout: dropout in the answer head.
+        head_hidden: hidden width of the classifier head (0 = a single linear layer, for decision-level fusion).
+        head_dropout: dropout in the classifier head.
+        head: `classifier` (scores the training answers) or `generator` (an `AnswerDecoder` writes the answer word
+            by word, cross-attending to the fusion's joint vector and streams; trained with teacher forcing, each
+            human answer weighted by its VQA score).
+        decoder_dim: generator: decoder width.
+        decoder_layers: generator: decoder layers.
+        decoder_heads: generator: attention heads.
+        decoder_dropout: generator: dropout in the decoder.
+        answer_max_length: generator: most words per answer (a longer training answer is an error, not cut).
+        decoding: generator: how validation and test answers are produced: `greedy`, `beam` or `rank` (choose
+            among the training answers by likelihood).
+        num_beams: generator: beams of `decoding: beam`.
         loss: `bce` (binary cross-entropy on VQA soft scores, the standard) or `ce` (softmax cross-entropy
             on the soft scores normalized to sum to 1).
         lr: peak learning rate of AdamW.
@@ -87,6 +101,14 @@ class VQALitModule(pl.LightningModule):
         vocab: dict[str, Any] | None = None,
         head_hidden: int = 1024,
         head_dropout: float = 0.2,
+        head: Literal["classifier", "generator"] = "classifier",
+        decoder_dim: int = 256,
+        decoder_layers: int = 2,
+        decoder_heads: int = 4,
+        decoder_dropout: float = 0.1,
+        answer_max_length: int = 10,
+        decoding: Literal["greedy", "beam", "rank"] = "greedy",
+        num_beams: int = 3,
         loss: Literal["bce", "ce"] = "bce",
         lr: float = 1e-3,
         weight_decay: float = 0.01,
@@ -110,14 +132,33 @@ class VQALitModule(pl.LightningModule):
         self.vocab = Vocabulary.from_dict(vocab)
         image_encoder = image_encoder if image_encoder is not None else ConvGridEncoder()
         text = text_encoder(self.vocab.tokenizer.vocab_size)
+        fusion_module = fusion(image_encoder.out_dim, text.out_dim)
+        decoder, answer_table = None, None
+        if head == "generator":
+            tokens = AnswerTokens.for_vocabulary(self.vocab)
+            answer_table = tokens.table(self.vocab.answers.answers, answer_max_length)
+            decoder = AnswerDecoder(
+                len(tokens),
+                fusion_module.out_dim,
+                fusion_module.stream_dim,
+                dim=decoder_dim,
+                num_layers=decoder_layers,
+                num_heads=decoder_heads,
+                dropout=decoder_dropout,
+                max_length=answer_max_length,
+            )
         self.model = VQAModel(
             image_encoder,
             text,
-            fusion(image_encoder.out_dim, text.out_dim),
+            fusion_module,
             len(self.vocab.answers),
             head_hidden,
             head_dropout,
+            decoder,
+            answer_table,
         )
+        self.decoding = decoding
+        self.num_beams = num_beams
         self.loss_name = loss
         self.groups = list(self.vocab.groups)
         self.metrics = nn.ModuleDict()  # keys "<stage>_acc", "<stage>_groups" ("train" alone would clash)
@@ -157,15 +198,60 @@ class VQALitModule(pl.LightningModule):
         distribution = targets / mass.clamp_min(1e-8)  # questions with no in-vocabulary answer contribute 0
         return -(distribution * F.log_softmax(logits.float(), dim=-1)).sum(-1).mean()
 
+    def fuse(self, batch: dict[str, Tensor]) -> Fused:
+        """The fusion's output for a batch dict (pixels, or cached image tokens)."""
+        if "image_tokens" in batch:
+            img, img_mask = batch["image_tokens"], batch["image_mask"]
+        else:
+            img, img_mask = self.model.encode_images(batch["images"], batch.get("image_mask"))
+        return self.model.fuse(img, img_mask, batch["token_ids"], batch["token_mask"], batch["image_index"])
+
     def step_loss(self, batch: dict[str, Tensor], stage: str) -> Tensor:
         """Forward pass, loss and accuracy update of one batch, without logging; the loss stays on the device.
 
         Nothing here reads a value back to the host, so the CPU can queue the next steps while the GPU works.
         """
+        if self.model.decoder is not None:
+            return self.generator_step(batch, stage)
         logits = self(batch)
         targets = soft_targets(batch["answer_ids"], batch["answer_scores"], logits.shape[-1])
         loss = self.compute_loss(logits, targets)
         scores = predicted_scores(logits.detach(), batch["answer_ids"], batch["answer_scores"])
+        self.metrics[f"{stage}_acc"].update(scores)
+        self.metrics[f"{stage}_groups"].update(scores, batch["groups"])
+        return loss
+
+    def generator_step(self, batch: dict[str, Tensor], stage: str) -> Tensor:
+        """`step_loss` for the generator head.
+
+        Loss: teacher forcing on every in-vocabulary human answer of each question, its summed token
+        cross-entropy weighted by the answer's VQA score (weights normalized per question), averaged over
+        questions. Accuracy: in training, the answer the decoder writes under teacher forcing (every word of the
+        question's best answer the arg-max, a lower bound with no decoding cost); in validation and test, the
+        answer it writes with `decoding`, scored by the official VQA accuracy.
+        """
+        fused = self.fuse(batch)
+        answer_ids, answer_scores = batch["answer_ids"], batch["answer_scores"]  # (B, K)
+        b, k = answer_ids.shape
+        decoder = self.model.decoder
+        memory, memory_mask = decoder.memory(fused)
+        question = torch.arange(b, device=answer_ids.device).repeat_interleave(k)  # (B*K,) every slot, no sync
+        targets = self.model.answer_table[answer_ids.reshape(-1)]  # (B*K, T)
+        inputs = torch.cat([torch.full_like(targets[:, :1], BOS_ID), targets[:, :-1]], dim=1)
+        logits = decoder(memory[question], memory_mask[question], inputs).float()  # (B*K, T, V)
+        token_loss = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=PAD_ID, reduction="none")
+        weights = answer_scores / answer_scores.sum(1, keepdim=True).clamp_min(1e-8)  # (B, K); empty slots 0
+        loss = (token_loss.sum(1) * weights.reshape(-1)).sum() / b
+        if stage == "train":
+            best = answer_scores.argmax(1)  # (B,)
+            slot = torch.arange(b, device=best.device) * k + best
+            written = logits[slot].argmax(-1)  # (B, T)
+            wanted = targets[slot]
+            exact = ((written == wanted) | (wanted == PAD_ID)).all(1)
+            scores = answer_scores.gather(1, best[:, None])[:, 0] * exact
+        else:
+            decoded = self.model.generate(fused, self.decoding, self.num_beams)
+            scores = generated_scores(decoded.ids, self.model.answer_table, answer_ids, answer_scores)
         self.metrics[f"{stage}_acc"].update(scores)
         self.metrics[f"{stage}_groups"].update(scores, batch["groups"])
         return loss
