@@ -45,6 +45,9 @@ def run_program(program: str, scene) -> str:
             stack.append(len(stack.pop()))
         elif function == "exist":
             stack.append("yes" if stack.pop() else "no")
+        elif function == "query_composition":  # the compose family: size, colour and shape, in that order
+            obj = scene[stack.pop()]
+            stack.append(f"{obj.size} {obj.color} {obj.shape}")
         elif function.startswith("query_"):
             stack.append(getattr(scene[stack.pop()], function[len("query_") :]))
         elif function.startswith("equal_") and function != "equal_integer":

@@ -119,6 +119,20 @@ class GeneratedSource(VQASource):
                     )
         return self.cache_file
 
+    def training_images(self) -> np.ndarray:
+        """bool [num_images]: True for the images that end in the training split, known before generating.
+
+        Computed by `split_generated` itself on a store that holds each image's index, so it always agrees with
+        `read` (a generator that keeps some answers out of training depends on that).
+        """
+        index = torch.arange(self.num_images, dtype=torch.float64).view(-1, 1, 1)  # image i's "feature" is i
+        splits = split_generated(VQASplit(InMemoryFeatures(index), []), self.test_images, self.val_images, self.seed)
+        train = splits["train"].images
+        kept = train.get(torch.arange(len(train)))  # (n_train, 1, 1): the original indices
+        mask = np.zeros(self.num_images, dtype=bool)
+        mask[kept.view(-1).long().numpy()] = True
+        return mask
+
     @cached_property
     def _all(self) -> VQASplit:
         with np.load(self.generate_to_cache()) as cached:

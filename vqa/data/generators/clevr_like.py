@@ -6,6 +6,12 @@ Question families (CLEVR's), each answerable only by reasoning over the scene:
 - compare_integer:   "Are there more red objects than metal triangles?" (more / fewer / same)   yes / no
 - query_attribute:   "What color is the large object that is below the rubber triangle?"       an attribute value
 - compare_attribute: "Does the small circle have the same color as the metal square?"          yes / no
+- compose (opt-in):  "What is left of the small circle?"                                        "large red square"
+
+The compose family is the open-vocabulary test case: its answer is a composition of the object's size, colour and
+shape, and a seeded set of compositions is held out of every training answer (they still appear in training
+scenes, and as answers in validation and test), so a classifier over training answers cannot produce them while
+a decoder that composes words can.
 
 Objects are referred to by the attributes that single them out, optionally through a chain of spatial
 relations ("the X that is left of the Y that is above the Z"); `max_hops` bounds the number of relations in a
@@ -23,7 +29,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from vqa.data.generators.base import Generated, GeneratedSource, ImageInput
-from vqa.data.generators.scenes import ATTRIBUTES, OBJECT_FEATURES, SceneObject, object_features, render, sample_scene
+from vqa.data.generators.scenes import (
+    ATTRIBUTES,
+    COLORS,
+    OBJECT_FEATURES,
+    SHAPES,
+    SIZES,
+    SceneObject,
+    object_features,
+    render,
+    sample_scene,
+)
 from vqa.data.records import VQARecord
 from vqa.data.sources.base import DATASETS
 
@@ -31,6 +47,8 @@ FAMILIES = ("exist", "count", "compare_integer", "query_attribute", "compare_att
 RELATIONS = {"left": "left of", "right": "right of", "above": "above", "below": "below"}
 PLURAL = {"square": "squares", "circle": "circles", "triangle": "triangles", "object": "objects"}
 ATTEMPTS = 50  # a family's generator retries this often before the question slot goes to another family
+COMPOSED = ("size", "color", "shape")  # the attributes a compose answer names, in this word order
+HELD_OUT_STREAM = 16  # mixed into the seed, so choosing held-out compositions leaves the scene stream untouched
 
 Scene = list[SceneObject]
 Description = dict[str, str]  # attribute -> value, e.g. {"color": "red", "shape": "circle"}
@@ -237,6 +255,112 @@ def compare_attribute_question(scene: Scene, rng: np.random.Generator, hops: int
     return question, _yes_no(same), f"same_{attribute}", [*first.program, *second.program, f"equal_{attribute}"]
 
 
+# ---- the compose family (opt-in): answers are compositions, some held out of training -----------------------
+
+
+def composition(obj: SceneObject) -> str:
+    """The object as a compose answer: "large red square" (size, colour, shape)."""
+    return noun_phrase({a: obj.attribute(a) for a in COMPOSED})
+
+
+def choose_held_out(count: int, seed: int) -> tuple[str, ...]:
+    """`count` (size, colour, shape) compositions held out of training answers, seeded, sorted.
+
+    A composition is only held out while each of its three word pairs ("large red", "red square", "large
+    square") stays in some seen composition, so every held-out answer is new as a whole but built from words and
+    pairs that training answers contain. That allows at most one size per (colour, shape): 24 of the 48.
+
+    Args:
+        count: how many compositions to hold out.
+        seed: the dataset's seed (drawn on a stream of its own, apart from the scenes').
+
+    Returns:
+        The held-out compositions as answers, "large red square", sorted.
+
+    Raises:
+        ValueError: when `count` compositions cannot be held out under that rule.
+    """
+    if count < 0:
+        raise ValueError(f"held_out_compositions must be >= 0, got {count}")
+    every = list(itertools.product(SIZES, COLORS, SHAPES))
+    seen, held = set(every), []
+    rng = np.random.default_rng([seed, HELD_OUT_STREAM])
+    for i in rng.permutation(len(every)):
+        if len(held) == count:
+            break
+        seen.discard(every[i])
+        if _pairs_still_seen(every[i], seen):
+            held.append(every[i])
+        else:
+            seen.add(every[i])
+    if len(held) < count:
+        raise ValueError(f"cannot hold out {count} compositions with every word pair still seen (at most 24)")
+    return tuple(sorted(" ".join(words) for words in held))
+
+
+def _pairs_still_seen(words: tuple[str, str, str], seen: set[tuple[str, str, str]]) -> bool:
+    """Whether each two of `words`' three positions occur together in some composition of `seen`."""
+    pairs = itertools.combinations(range(3), 2)
+    return all(any(other[i] == words[i] and other[j] == words[j] for other in seen) for i, j in pairs)
+
+
+def compose_wording(reference: Reference) -> str:
+    """The question about `reference`. "What is the object that is left of X?" is shortened to CLEVR's
+    "What is left of X?"; a reference that names a material keeps it ("What is the metal object ...?")."""
+    return f"What is {reference.text.removeprefix('the object that is ')}?"
+
+
+def compose_question(
+    scene: Scene, rng: np.random.Generator, hops: int, held_out: frozenset[str], allow_held_out: bool
+) -> dict | None:
+    """One compose question: the target is singled out by relations and material only, never by a word of its
+    answer, and its answer is its composition.
+
+    Args:
+        scene: the objects.
+        rng: the generator's random stream.
+        hops: spatial relations in the reference (0: the material alone must single the target out).
+        held_out: the compositions held out of training answers.
+        allow_held_out: False on a training image: a question whose answer is held out is re-drawn.
+
+    Returns:
+        The question dict (as `generate_question`'s), subtype `compose_held_out` or `compose_seen`; None when
+        `ATTEMPTS` tries found no unambiguous, allowed question.
+    """
+    for _ in range(ATTEMPTS):
+        reference = make_reference(scene, rng, hops, exclude=COMPOSED)
+        if reference is None:
+            continue
+        answer = composition(scene[reference.target])
+        if answer in held_out and not allow_held_out:
+            continue
+        return {
+            "question": compose_wording(reference),
+            "answer": answer,
+            "family": "compose",
+            "subtype": "compose_held_out" if answer in held_out else "compose_seen",
+            "hops": hops,
+            "program": " ".join([*reference.program, "query_composition"]),
+        }
+    return None
+
+
+@dataclass
+class ComposePlan:
+    """How the compose family enters a generated set.
+
+    Attributes:
+        fraction: chance that a question slot is a compose question (a slot whose compose question cannot be
+            made goes to the other families).
+        held_out: compositions never given as the answer on a training image.
+        training: bool [num_images], True where an image ends in the training split.
+    """
+
+    fraction: float
+    held_out: frozenset[str]
+    training: np.ndarray
+
+
 GENERATORS = {
     "exist": exist_question,
     "count": count_question,
@@ -292,9 +416,11 @@ def generate(
     max_hops: int,
     families: tuple[str, ...],
     seed: int,
+    compose: ComposePlan | None = None,
 ) -> Generated:
     """Images uint8 [N, S, S, 3], object features [N, max_objects, OBJECT_FEATURES] with their mask, and question
-    dicts (image, question, answer, family, subtype, hops, program)."""
+    dicts (image, question, answer, family, subtype, hops, program). Without `compose` the random stream, and so
+    the output, is exactly that of the generator before the compose family existed."""
     rng = np.random.default_rng(seed)
     images = np.empty((num_images, image_size, image_size, 3), dtype=np.uint8)
     objects = np.zeros((num_images, max_objects, OBJECT_FEATURES), dtype=np.float32)
@@ -307,8 +433,13 @@ def generate(
         object_mask[index, : len(scene)] = True
         made = 0
         while made < questions_per_image:
-            family = families[int(rng.integers(len(families)))]
-            entry = generate_question(scene, rng, family, int(rng.integers(max_hops + 1)))
+            entry = None
+            if compose is not None and rng.random() < compose.fraction:
+                hops = int(rng.integers(max_hops + 1))
+                entry = compose_question(scene, rng, hops, compose.held_out, not compose.training[index])
+            if entry is None:
+                family = families[int(rng.integers(len(families)))]
+                entry = generate_question(scene, rng, family, int(rng.integers(max_hops + 1)))
             if entry is not None:
                 questions.append({"image": index, **entry})
                 made += 1
@@ -325,6 +456,10 @@ class ClevrLike(GeneratedSource):
     `input="objects"` each image is its objects' state descriptions [max_objects, 17] (one-hot size, colour,
     material, shape; x and y in [0, 1]), padded and masked, instead of pixels.
 
+    With `compose_questions` > 0 the open-vocabulary compose family joins in ("What is left of the small
+    circle?" -> "large red square"); its subtypes `compose_seen` and `compose_held_out` split the answers a
+    training set contains from the `held_out` compositions, which no training question has as its answer.
+
     Args:
         num_images: images generated in all.
         test_images: images of the test split.
@@ -338,6 +473,10 @@ class ClevrLike(GeneratedSource):
         seed: generator seed; the same settings always give the same dataset.
         cache_dir: where the generated dataset is cached.
         input: "pixels" (rendered images) or "objects" (state descriptions, for the `features` image encoder).
+        compose_questions: chance that a question is of the compose family, 0 to 1 (0 = off: the data and the
+            cache file are exactly those of a generator without the family).
+        held_out_compositions: how many (size, colour, shape) compositions, chosen from `seed`, are never the
+            answer of a training question (0 to 24; used only with compose questions).
     """
 
     title = "the CLEVR-style set"
@@ -357,6 +496,8 @@ class ClevrLike(GeneratedSource):
         seed: int = 0,
         cache_dir: str = "data/clevr_like",
         input: ImageInput = "pixels",
+        compose_questions: float = 0.0,
+        held_out_compositions: int = 8,
     ) -> None:
         super().__init__(num_images, test_images, val_images, seed, cache_dir, input)
         if not 2 <= min_objects <= max_objects:
@@ -368,15 +509,20 @@ class ClevrLike(GeneratedSource):
             raise ValueError(f"max_hops must be >= 0, got {max_hops}")
         if image_size < 24:
             raise ValueError(f"image_size must be at least 24 pixels, got {image_size}")
+        if not 0.0 <= compose_questions <= 1.0:
+            raise ValueError(f"compose_questions must be between 0 and 1, got {compose_questions}")
         self.questions_per_image = questions_per_image
         self.image_size = image_size
         self.min_objects = min_objects
         self.max_objects = max_objects
         self.max_hops = max_hops
         self.families = tuple(families)
+        self.compose_questions = compose_questions
+        self.held_out_compositions = held_out_compositions
+        self.held_out = choose_held_out(held_out_compositions, seed)
 
     def settings(self) -> list:
-        return [
+        settings = [
             self.questions_per_image,
             self.image_size,
             self.min_objects,
@@ -384,6 +530,17 @@ class ClevrLike(GeneratedSource):
             self.max_hops,
             list(self.families),
         ]
+        if not self.compose_questions:  # off: the cache key of the generator before the compose family
+            return settings
+        # which images are training images decides which answers they may have, so the split sizes count too
+        compose = [self.compose_questions, self.held_out_compositions, self.test_images, self.val_images]
+        return [*settings, {"compose": compose}]
+
+    def compose_plan(self) -> ComposePlan | None:
+        """The compose family's settings for `generate`; None when it is off."""
+        if not self.compose_questions:
+            return None
+        return ComposePlan(self.compose_questions, frozenset(self.held_out), self.training_images())
 
     def generate(self) -> Generated:
         return generate(
@@ -395,6 +552,7 @@ class ClevrLike(GeneratedSource):
             self.max_hops,
             self.families,
             self.seed,
+            self.compose_plan(),
         )
 
     def record(self, index: int, question: dict) -> VQARecord:
