@@ -170,3 +170,27 @@ def test_ask_generates_from_the_command_line(generator, capsys):
     line = json.loads(capsys.readouterr().out.strip())
     expected = vqa.load(checkpoint, device="cpu").answer(images[0], questions[0], mode="generate", num_beams=3)[0]
     assert line["answers"] == [{"answer": expected.answer, "probability": expected.probability}]
+
+
+def test_answers_outside_the_vocabulary_are_scored_against_the_human_answers(generator, monkeypatch):
+    """A composition the model never saw as an answer is scored from the split's records, not as a miss."""
+    from types import SimpleNamespace
+
+    module = generator[0].model
+    tokens = module.answer_tokens
+    words = [w for w in tokens.words[4:] if w not in module.vocab.answers.answers][:2]
+    novel = " ".join(words)  # two known words, not a training answer
+    records = [
+        SimpleNamespace(answers=[novel]),  # one annotator: exact match
+        SimpleNamespace(answers=[novel, novel, "yes"]),  # official VQA accuracy over 3 annotators: 2/3 * 2/3 + ...
+        SimpleNamespace(answers=["yes"]),
+        SimpleNamespace(answers=[]),  # unlabeled: keeps 0
+    ]
+    datamodule = SimpleNamespace(split=lambda stage: SimpleNamespace(records=records))
+    monkeypatch.setattr(module, "_trainer", SimpleNamespace(datamodule=datamodule))
+    ids = torch.tensor([tokens.encode(novel) + [2]] * 4)
+    classes = generated_classes(ids, module.model.answer_table)
+    assert classes.tolist() == [-1] * 4
+    scores = module._score_outside_vocabulary(ids, classes, torch.zeros(4), torch.tensor([0, 1, 2, 3]), "val")
+    # 3 annotators, 2 agree: each of the two left out sees 1 match (1/3), the third sees 2 (2/3): (1/3+1/3+2/3)/3.
+    assert scores.tolist() == pytest.approx([1.0, 4 / 9, 0.0, 0.0])

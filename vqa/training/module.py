@@ -13,8 +13,13 @@ from torch import Tensor, nn
 from torchmetrics import MeanMetric
 
 from fusion.base import Fused, Fusion
-from vqa.data.vocab import Vocabulary
-from vqa.evaluation.metrics import GroupAccuracy, VQAAccuracy, generated_scores, predicted_scores
+from vqa.data.vocab import Vocabulary, soft_score
+from vqa.evaluation.metrics import (
+    GroupAccuracy,
+    VQAAccuracy,
+    generated_classes,
+    predicted_scores,
+)
 from vqa.models.answer_decoder import AnswerDecoder
 from vqa.models.answer_tokens import AnswerTokens
 from vqa.models.decoding import BOS_ID, PAD_ID
@@ -159,6 +164,7 @@ class VQALitModule(pl.LightningModule):
         )
         self.decoding = decoding
         self.num_beams = num_beams
+        self.answer_tokens = AnswerTokens.for_vocabulary(self.vocab) if head == "generator" else None
         self.loss_name = loss
         self.groups = list(self.vocab.groups)
         self.metrics = nn.ModuleDict()  # keys "<stage>_acc", "<stage>_groups" ("train" alone would clash)
@@ -251,10 +257,39 @@ class VQALitModule(pl.LightningModule):
             scores = answer_scores.gather(1, best[:, None])[:, 0] * exact
         else:
             decoded = self.model.generate(fused, self.decoding, self.num_beams)
-            scores = generated_scores(decoded.ids, self.model.answer_table, answer_ids, answer_scores)
+            classes = generated_classes(decoded.ids, self.model.answer_table)  # (B,), -1 outside the vocabulary
+            scores = ((answer_ids == classes[:, None]) * answer_scores).amax(dim=-1)
+            scores = self._score_outside_vocabulary(decoded.ids, classes, scores, batch["index"], stage)
         self.metrics[f"{stage}_acc"].update(scores)
         self.metrics[f"{stage}_groups"].update(scores, batch["groups"])
         return loss
+
+    def _score_outside_vocabulary(
+        self, ids: Tensor, classes: Tensor, scores: Tensor, index: Tensor, stage: str
+    ) -> Tensor:
+        """Score the generated answers that are not training answers against the questions' human answers.
+
+        The in-vocabulary targets cannot score them (an answer composed from seen words, such as a held-out
+        combination of attributes, is nowhere in them), so they are scored against the split's records with the
+        arithmetic of the soft targets (`soft_score`: the official VQA accuracy; exact match for one annotator). Costs one host sync per evaluation batch; outside a Trainer they keep score 0.
+
+        Args:
+            ids: [B, L] generated answers; classes: [B] their answer-vocabulary ids (-1 = outside).
+            scores: [B] in-vocabulary scores (0 where outside); index: [B] the questions' positions in the split.
+            stage: `val` or `test`.
+        """
+        outside = (classes < 0).nonzero()[:, 0].tolist()
+        datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
+        if not outside or datamodule is None:
+            return scores
+        records = datamodule.split(stage).records
+        scores = scores.clone()
+        for row in outside:
+            human = records[int(index[row])].answers  # as the reader normalized them for the answer vocabulary
+            if human:
+                written = self.answer_tokens.decode(ids[row].tolist())
+                scores[row] = soft_score(sum(answer == written for answer in human), len(human))
+        return scores
 
     def _shared_step(self, batch: dict[str, Tensor], stage: str) -> Tensor | None:
         if batch["index"].numel() == 0:  # every question of the batch was left out (skip_bad_samples)
