@@ -13,6 +13,8 @@ step and `zero_grad`. FLOPs of one step are counted with `torch.utils.flop_count
     vqa speed curves --help         # loss curves with and without the fast path, on a fixed seed
     vqa speed predict --help        # single-question latency and batched throughput of trained models
     vqa speed feature-cache --help  # a benchmark grid with and without the feature cache
+    vqa speed scale --help          # VQA v2-sized data (10%-300%): set-up time, memory, the parse cache
+    vqa speed decode --help         # greedy / beam / rank decoding of a generator head: accuracy, questions/s
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ SUBCOMMANDS = {
     "predict": ("latency and batched throughput of trained models", "vqa.benchmarks.predict_speed:main"),
     "feature-cache": ("a benchmark grid with and without the feature cache", "vqa.benchmarks.feature_cache:main"),
     "serve": ("vqa serve under load: concurrent clients, batched vs one at a time", "vqa.benchmarks.serve_load:main"),
+    "scale": ("VQA v2-sized data: set-up time and memory, 10%-300%; the feature cache", "vqa.benchmarks.scale:main"),
+    "decode": ("a generator head's decoding modes: accuracy and questions/s", "vqa.benchmarks.decode_speed:main"),
 }
 
 
