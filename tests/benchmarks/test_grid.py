@@ -1,5 +1,6 @@
 """`vqa benchmark`: a tiny grid runs end to end, writes its reports, and resumes after a kill."""
 
+import gzip
 import json
 import os
 import signal
@@ -87,6 +88,30 @@ def test_encoder_axis_runs_every_fusion_with_each_encoder(tmp_path, monkeypatch)
     table = (tmp_path / "results" / "results.md").read_text()
     assert "| late + gru |" in table and "| late + transformer |" in table
     assert (tmp_path / "results" / "cells" / "tiny__transformer__late__seed0.json").exists()
+
+
+def test_head_axis_puts_classifier_and_generator_in_one_table(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    suite = write_suite(tmp_path, ["late"], [0])
+    data = yaml.safe_load(suite.read_text())
+    data["heads"] = {
+        "classifier": [],
+        "generator": ["--model.head=generator", "--model.decoder_dim=16", "--model.decoder_heads=2"],
+    }
+    data["overrides"] = [o for o in data["overrides"] if "max_epochs" not in o] + ["--trainer.max_epochs=1"]
+    suite.write_text(yaml.safe_dump(data, sort_keys=False))
+    results = benchmark_main(["-c", str(suite)])
+    assert [r["key"] for r in results] == ["tiny__late__classifier__seed0", "tiny__late__generator__seed0"]
+    classifier, generator = results
+    assert generator["parameters"] > classifier["parameters"]  # the decoder is there
+    table = (tmp_path / "results" / "results.md").read_text()
+    assert "| late (classifier) |" in table and "| late (generator) |" in table
+    report = json.loads((tmp_path / "results" / "results.json").read_text())
+    assert set(report["significance"]["datasets"]["tiny"]["variants"]) == {"late (classifier)", "late (generator)"}
+    with gzip.open(tmp_path / "results" / generator["predictions"], "rt") as lines:
+        written = [json.loads(line) for line in lines]
+    assert written and all(isinstance(line["answer"], str) and 0 <= line["score"] <= 1 for line in written)
+    assert sum(line["score"] for line in written) / len(written) * 100 == pytest.approx(generator["test"]["acc"])
 
 
 def test_missing_config_is_a_clear_error(tmp_path):

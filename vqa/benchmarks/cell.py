@@ -98,6 +98,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         "-c",
         cell["fusion_config"],
         *(arg for path in cell.get("encoder_configs", ()) for arg in ("-c", path)),
+        *cell.get("head_overrides", ()),
         *spec["overrides"],
         f"--seed_everything={cell['seed']}",
         f"--data.seed={cell['seed']}",
@@ -121,7 +122,9 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         if key.startswith("test/acc")
     }
     records = data.split("test").records
-    lines = question_lines(records, recorder.index, recorder.answer_ids, recorder.scores, model.vocab.answers.answers)
+    lines = question_lines(
+        records, recorder.index, recorder.answer_ids, recorder.scores, model.vocab.answers.answers, recorder.written
+    )
     predictions = predictions_path(".", spec["key"])  # relative to the run folder, which holds cells/
     write_predictions(Path(cell_dir).parent.parent / predictions, lines)
     device = model.device

@@ -62,10 +62,17 @@ class System:
         return [OVERALL, *self.groups]
 
 
+def fusion_label(cell: dict[str, Any]) -> str:
+    """A cell's fusion as tables name it: with its answer head in brackets when the grid has a head axis."""
+    head = cell.get("head", "")
+    return f"{cell['fusion']} ({head})" if head else cell["fusion"]
+
+
 def variant(cell: dict[str, Any]) -> str:
-    """How a cell's variant is named in tables and plots: its fusion, and its encoder when the grid has several."""
+    """How a cell's variant is named in tables and plots: its fusion (and head), and its encoder when the grid
+    has several."""
     encoder = cell.get("encoder", "")
-    return f"{cell['fusion']} + {encoder}" if encoder else cell["fusion"]
+    return f"{fusion_label(cell)} + {encoder}" if encoder else fusion_label(cell)
 
 
 def predictions_file(run_dir: Path, cell: dict[str, Any]) -> Path:

@@ -41,11 +41,14 @@ class Cell:
     fusion_config: str
     encoder: str = ""  # label of the encoder variant; "" when the grid has no encoder axis
     encoder_configs: tuple[str, ...] = ()  # config files applied after the fusion's
+    head: str = ""  # label of the answer-head variant; "" when the grid has no head axis
+    head_overrides: tuple[str, ...] = ()  # `vqa fit` arguments of that head (e.g. --model.head=generator)
 
     @property
     def key(self) -> str:
         encoder = f"{self.encoder}__" if self.encoder else ""
-        return f"{self.dataset}__{encoder}{self.fusion}__seed{self.seed}"
+        head = f"__{self.head}" if self.head else ""
+        return f"{self.dataset}__{encoder}{self.fusion}{head}__seed{self.seed}"
 
 
 def plan(
@@ -53,6 +56,7 @@ def plan(
     fusions: dict[str, str],
     seeds: list[int],
     encoders: dict[str, list[str]] | None = None,
+    heads: dict[str, list[str]] | None = None,
 ) -> list[Cell]:
     """All cells of the grid, dataset-major, checking that every config file exists.
 
@@ -61,16 +65,20 @@ def plan(
         fusions: label -> fusion config.
         seeds: seeds of every cell.
         encoders: label -> encoder config files (applied after the fusion's); None or empty for no encoder axis.
+        heads: label -> `vqa fit` arguments of an answer head (e.g. `generator: [--model.head=generator]`,
+            `classifier: []`); None or empty for no head axis.
     """
     encoder_axis = {label: tuple(files) for label, files in (encoders or {}).items()} or {"": ()}
+    head_axis = {label: tuple(args) for label, args in (heads or {}).items()} or {"": ()}
     for path in [*datasets.values(), *fusions.values(), *(f for files in encoder_axis.values() for f in files)]:
         if not Path(path).is_file():
             raise VQAError(f"benchmark config names {path!r}, which does not exist")
     return [
-        Cell(dataset, fusion, seed, dataset_config, fusion_config, encoder, encoder_files)
+        Cell(dataset, fusion, seed, dataset_config, fusion_config, encoder, encoder_files, head, head_args)
         for dataset, dataset_config in datasets.items()
         for encoder, encoder_files in encoder_axis.items()
         for fusion, fusion_config in fusions.items()
+        for head, head_args in head_axis.items()
         for seed in seeds
     ]
 
@@ -109,6 +117,7 @@ def run_benchmark(
     output_dir: str = "results/benchmark",
     name: str = "benchmark",
     encoders: dict[str, list[str]] | None = None,
+    heads: dict[str, list[str]] | None = None,
     targets: dict[str, float] | None = None,
     bootstrap_resamples: int = 10_000,
 ) -> list[dict[str, Any]]:
@@ -123,6 +132,8 @@ def run_benchmark(
         name: title of the report.
         encoders: optional encoder axis: label -> config files applied after the fusion's (e.g.
             `frozen_efficientnet: [configs/image/efficientnet_lite0.yaml]`); every fusion runs with each.
+        heads: optional answer-head axis: label -> `vqa fit` arguments (e.g. `classifier: []`,
+            `generator: [--model.head=generator]`); every fusion runs with each, and both appear in one table.
         targets: validation metric -> accuracy (e.g. `val/acc/family/relational: 95`): the tables gain a column
             per target with the training time until validation first reached it (time to accuracy).
         bootstrap_resamples: resamples of the paired bootstrap that compares every two variants of a dataset on
@@ -134,7 +145,7 @@ def run_benchmark(
     seeds = list(seeds) if seeds else [0]
     overrides = list(overrides or [])
     out = Path(output_dir)
-    cells = plan(datasets, fusions, seeds, encoders)
+    cells = plan(datasets, fusions, seeds, encoders, heads)
     results: list[dict[str, Any]] = []
     started = time.perf_counter()
     progress = Progress(
@@ -154,7 +165,10 @@ def run_benchmark(
                 progress.console.print(f"[dim]{cell.key}: already done ({result['test']['acc']:.2f}%), skipped")
             else:
                 encoder = f" x {cell.encoder}" if cell.encoder else ""
-                progress.update(task, description=f"{name}: {cell.dataset}{encoder} x {cell.fusion} (seed {cell.seed})")
+                head = f" ({cell.head})" if cell.head else ""
+                progress.update(
+                    task, description=f"{name}: {cell.dataset}{encoder} x {cell.fusion}{head} (seed {cell.seed})"
+                )
                 result = run_cell_subprocess(cell, overrides, out)
                 progress.console.print(
                     f"{cell.key}: test acc {result['test']['acc']:.2f}%  "
@@ -198,6 +212,7 @@ def main(args: list[str] | None = None) -> list[dict[str, Any]]:
         output_dir=config.output_dir,
         name=config.name,
         encoders=config.encoders,
+        heads=config.heads,
         targets=config.targets,
         bootstrap_resamples=config.bootstrap_resamples,
     )

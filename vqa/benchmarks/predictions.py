@@ -34,7 +34,6 @@ from torch import Tensor
 
 from vqa.data.records import VQARecord
 from vqa.errors import VQAError
-from vqa.evaluation.metrics import predicted_scores
 from vqa.io import atomic_path
 
 FILE_NAME = "test_predictions.jsonl.gz"
@@ -46,39 +45,44 @@ def predictions_path(run_dir: str | os.PathLike, key: str) -> Path:
 
 
 class PerQuestionRecorder(pl.Callback):
-    """Records, during `trainer.test`, each test question's arg-max answer and VQA score.
+    """Records, during `trainer.test`, each test question's answer and VQA score.
 
-    It reads the very logits the test step scores, through a forward hook on the LightningModule (the test step
-    calls `self(batch)`): no second forward pass, nothing for the module to know, and the recorded scores are
-    those the test accuracy averages (`vqa.evaluation.metrics.predicted_scores`). Results stay on the device
-    until the test ends (no host sync per batch). Under DDP every process records its share; they are gathered
-    on every process at the end.
+    It reads what the test step returns for its callbacks (`VQALitModule.test_step`): the very answers and
+    scores the test accuracy averages, with no second forward pass. Results stay on the device until the test
+    ends (no host sync per batch). Under DDP every process records its share; they are gathered on every process
+    at the end.
 
     Attributes:
         index: [N] long, position of each recorded question in the test split, ascending.
-        answer_ids: [N] long, the predicted answer's id in the answer vocabulary.
+        answer_ids: [N] long, the predicted answer's id in the answer vocabulary (-1: a generated answer outside it).
         scores: [N] float, its VQA score in [0, 1].
+        written: [N] the generated answers as strings (a generator head), or None.
     """
 
     def __init__(self) -> None:
         self.index = torch.empty(0, dtype=torch.long)
         self.answer_ids = torch.empty(0, dtype=torch.long)
         self.scores = torch.empty(0)
-        self._parts: list[tuple[Tensor, Tensor, Tensor]] = []
-        self._hook: Any = None
+        self.written: list[str] | None = None
+        self._parts: list[tuple[Tensor, Tensor, Tensor, list[str] | None]] = []
 
     def on_test_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._parts = []
-        self._hook = pl_module.register_forward_hook(self._record)
 
-    def _record(self, module: pl.LightningModule, args: tuple[Any, ...], logits: Tensor) -> None:
-        batch = args[0]
-        scores = predicted_scores(logits.detach(), batch["answer_ids"], batch["answer_scores"])  # (B,)
-        self._parts.append((batch["index"], logits.detach().argmax(dim=-1), scores))
+    def on_test_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int, *args: Any
+    ) -> None:
+        if isinstance(outputs, dict) and "scores" in outputs:
+            part = (
+                outputs["index"],
+                outputs["answer_ids"].detach(),
+                outputs["scores"].detach(),
+                outputs.get("written"),
+            )
+            self._parts.append(part)
 
     def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._hook.remove()
-        parts = [(i.cpu(), a.cpu(), s.float().cpu()) for i, a, s in self._parts]
+        parts = [(i.cpu(), a.cpu(), s.float().cpu(), w) for i, a, s, w in self._parts]
         if trainer.world_size > 1:
             gathered: list[Any] = [None] * trainer.world_size
             torch.distributed.all_gather_object(gathered, parts)
@@ -86,13 +90,21 @@ class PerQuestionRecorder(pl.Callback):
         self._parts = []
         if not parts:
             return
-        index, answer_ids, scores = (torch.cat(column) for column in zip(*parts))
+        index, answer_ids, scores = (torch.cat(column) for column in list(zip(*parts))[:3])
         order = torch.argsort(index)
         self.index, self.answer_ids, self.scores = index[order], answer_ids[order], scores[order]
+        if all(w is not None for *_, w in parts):
+            written = [text for *_, w in parts for text in w]
+            self.written = [written[i] for i in order.tolist()]
 
 
 def question_lines(
-    records: Sequence[VQARecord], index: Tensor, answer_ids: Tensor, scores: Tensor, answers: Sequence[str]
+    records: Sequence[VQARecord],
+    index: Tensor,
+    answer_ids: Tensor,
+    scores: Tensor,
+    answers: Sequence[str],
+    written: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
     """The lines of a predictions file for the recorded questions.
 
@@ -102,16 +114,17 @@ def question_lines(
         answer_ids: [N] predicted answer ids.
         scores: [N] their VQA scores.
         answers: the answer vocabulary (id -> answer).
+        written: [N] the generated answers (a generator head; ids of -1 are answers outside the vocabulary).
     """
     lines = []
-    for position, answer_id, score in zip(index.tolist(), answer_ids.tolist(), scores.tolist()):
+    for row, (position, answer_id, score) in enumerate(zip(index.tolist(), answer_ids.tolist(), scores.tolist())):
         record = records[position]
         lines.append(
             {
                 "question_id": record.meta.get("question_id", position),
                 "image_id": record.meta.get("image_id", record.image),
                 "types": dict(record.types),
-                "answer": answers[answer_id],
+                "answer": written[row] if written is not None else answers[answer_id],
                 "score": round(score, 6),  # float32 0.3 -> 0.3, not 0.30000001192092896
             }
         )

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from vqa.benchmarks.comparisons import ALPHA, OVERALL, DatasetSignificance, variant
+from vqa.benchmarks.comparisons import ALPHA, OVERALL, DatasetSignificance, fusion_label, variant
 from vqa.benchmarks.matrix_plot import plot_significance
 from vqa.benchmarks.significance import mean_interval
 from vqa.io import atomic_path, write_json, write_text
@@ -38,7 +38,7 @@ def aggregate(results: list[dict[str, Any]], targets: dict[str, float] | None = 
     with one seed), and the training time to each validation target."""
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
     for result in results:
-        groups[(result["dataset"], result.get("encoder", ""), result["fusion"])].append(result)
+        groups[(result["dataset"], result.get("encoder", ""), fusion_label(result))].append(result)
     rows = []
     for (dataset, encoder, fusion), cells in groups.items():
         row: dict[str, Any] = {

@@ -176,6 +176,7 @@ class VQALitModule(pl.LightningModule):
             # `self.log(..., sync_dist=True)` averages the per-process question counts as integers: with uneven
             # shares, e.g. 6 and 7 questions, the count 6.5 becomes 6 and the mean loss comes out too high.)
             self.metrics[f"{stage}_loss"] = MeanMetric()
+        self._scored: dict[str, Any] = {}  # the last evaluation batch's per-question results (see `test_step`)
         self._finite_guard: NonFiniteGuard | None = None  # made at the first training step (device known)
         self._rng_to_restore: list[dict[str, Any]] | None = None
 
@@ -223,6 +224,8 @@ class VQALitModule(pl.LightningModule):
         targets = soft_targets(batch["answer_ids"], batch["answer_scores"], logits.shape[-1])
         loss = self.compute_loss(logits, targets)
         scores = predicted_scores(logits.detach(), batch["answer_ids"], batch["answer_scores"])
+        if stage != "train":  # what `test_step` hands to callbacks (per-question results)
+            self._scored = {"index": batch["index"], "answer_ids": logits.detach().argmax(dim=-1), "scores": scores}
         self.metrics[f"{stage}_acc"].update(scores)
         self.metrics[f"{stage}_groups"].update(scores, batch["groups"])
         return loss
@@ -260,6 +263,8 @@ class VQALitModule(pl.LightningModule):
             classes = generated_classes(decoded.ids, self.model.answer_table)  # (B,), -1 outside the vocabulary
             scores = ((answer_ids == classes[:, None]) * answer_scores).amax(dim=-1)
             scores = self._score_outside_vocabulary(decoded.ids, classes, scores, batch["index"], stage)
+            written = [self.answer_tokens.decode(row) for row in decoded.ids.tolist()]
+            self._scored = {"index": batch["index"], "answer_ids": classes, "scores": scores, "written": written}
         self.metrics[f"{stage}_acc"].update(scores)
         self.metrics[f"{stage}_groups"].update(scores, batch["groups"])
         return loss
@@ -324,8 +329,12 @@ class VQALitModule(pl.LightningModule):
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor | None:
         return self._shared_step(batch, "val")
 
-    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor | None:
-        return self._shared_step(batch, "test")
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Any] | None:
+        """The loss and, for callbacks (`on_test_batch_end`'s outputs), each question's result: `index` [B],
+        `answer_ids` [B] (the answer's id in the vocabulary; -1 for a generated answer outside it), `scores` [B]
+        (VQA score) and, for a generator head, `written` (the answers as strings)."""
+        loss = self._shared_step(batch, "test")
+        return None if loss is None else {"loss": loss, **self._scored}
 
     def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
         """Top-5 answer ids and probabilities per question, with the question's position in its split."""
