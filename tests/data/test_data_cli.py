@@ -57,6 +57,7 @@ def vqa_v2_config(tmp_path: Path, root: Path = FIXTURES / "vqa_v2") -> Path:
         if isinstance(value, str) and value.startswith("data/vqa_v2/"):
             files[key] = str(root / Path(value).name)
     files["image_size"] = [24, 24]
+    files["cache_dir"] = str(tmp_path / "parse_cache")  # the config's cache goes under data/: not in the checkout
     config["data"].update(min_answer_count=1, max_answers=None, num_workers=0)
     path = tmp_path / "vqa_v2.yaml"
     path.write_text(yaml.safe_dump(config))

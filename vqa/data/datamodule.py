@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
+import builtins
 import warnings
+from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
 
 import lightning.pytorch as pl
+import numpy as np
 import torch
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from vqa.data.bad_samples import BadSamples
 from vqa.data.dataset import SKIPPED_KEY, EncodedVQADataset, ImageGroupedBatchSampler, SplitBatchSampler
+from vqa.data.derived_cache import DerivedCache, derived_key
+from vqa.data.encoding import EncodedSplit, encode_split
 from vqa.data.feature_cache import CachedFeatures, build_cache
+from vqa.data.gc_pause import gc_paused
 from vqa.data.loaders import BatchLoader, ResumableBatchLoader
+from vqa.data.record_table import RecordTable, answer_column, group_column, question_list, used_values
 from vqa.data.records import VQARecord, VQASplit
 from vqa.data.sources.base import SPLITS, DatasetError, VQASource
 from vqa.data.vocab import AnswerVocab, Vocabulary
 from vqa.models.encoders.base import ImageEncoder, Tokenizer
 from vqa.models.encoders.tokenizer import WordTokenizer
+from vqa.registry import part_config
 
 
 class VQADataModule(pl.LightningDataModule):
@@ -99,8 +107,11 @@ class VQADataModule(pl.LightningDataModule):
             self._report(f"{self.source.name} {name} split")
         return self._splits[name]
 
-    def _keep_questions(self, name: str, records: list[VQARecord]) -> list[VQARecord]:
-        """The records with a question to encode (readers check this too; this catches any source)."""
+    def _keep_questions(self, name: str, records: Sequence[VQARecord]) -> Sequence[VQARecord]:
+        """The records with a question to encode (readers check this too; this catches any source). A
+        `RecordTable` passes as it is: the readers that build tables refuse empty questions themselves."""
+        if isinstance(records, RecordTable):
+            return records
         kept = []
         for position, record in enumerate(records):
             if record.question.strip():
@@ -124,15 +135,46 @@ class VQADataModule(pl.LightningDataModule):
     @cached_property
     def vocab(self) -> Vocabulary:
         """Tokenizer and answers fitted on the training split; breakdown groups from every split; the training
-        image size, for inference."""
+        image size, for inference. Cached beside the parsed training split when there is one (see
+        `vqa.data.derived_cache`): then a second run loads the fitted tokenizer instead of fitting it."""
         train_split = self.split("train")
         train = train_split.records
         if not train:
             raise DatasetError(f"{self.source.describe()}: the training split has no questions")
-        self.tokenizer.fit([r.question for r in train])
-        answers = AnswerVocab.build([r.answers for r in train], self.min_answer_count, self.max_answers)
-        groups = sorted({f"{k}/{v}" for name in SPLITS for r in self.split(name).records for k, v in r.types.items()})
+        cache, key = self._derived("vocabulary", [self.split(name).records for name in SPLITS])
+        cached = cache.get_json(key) if cache is not None else None
+        if cached is not None:
+            self.tokenizer.load_state_dict(cached["tokenizer_state"])
+            answers, groups = AnswerVocab(cached["answers"]), list(cached["groups"])
+        else:
+            with gc_paused():  # millions of short-lived strings and lists: nothing for the collector to find
+                self.tokenizer.fit(question_list(train))
+            counts = answer_column(train).counts()
+            values = answer_column(train).values
+            answers = AnswerVocab.from_counts(
+                {values[i]: int(counts[i]) for i in np.flatnonzero(counts)}, self.min_answer_count, self.max_answers
+            )
+            groups = sorted({g for name in SPLITS for g in used_values(group_column(self.split(name).records))})
+            if cache is not None:
+                data = {"tokenizer_state": self.tokenizer.state_dict(), "answers": answers.answers, "groups": groups}
+                cache.put_json(key, data)
         return Vocabulary(self.tokenizer, answers, groups, train_split.images.image_size)
+
+    def _derived(self, kind: str, splits: list[Sequence[VQARecord]]) -> tuple[DerivedCache | None, str]:
+        """Where to cache what is derived from `splits` (the first one's parse cache entry) and its key; (None, "")
+        unless every non-empty split comes from the parse cache."""
+        origins = [r.origin if isinstance(r, RecordTable) else None for r in splits]
+        if any(origin is None and len(records) for origin, records in zip(origins, splits)) or origins[0] is None:
+            return None, ""
+        settings = {
+            "splits": [None if o is None else o.name for o in origins],
+            "tokenizer": part_config(self.tokenizer),
+            "min_answer_count": self.min_answer_count,
+            "max_answers": self.max_answers,
+        }
+        if kind == "encoded":
+            settings["vocabulary"] = self.vocab.to_dict()
+        return DerivedCache(origins[0]), derived_key(kind, settings)
 
     @property
     def vocab_dict(self) -> dict[str, Any]:
@@ -144,7 +186,10 @@ class VQADataModule(pl.LightningDataModule):
         if name not in self._datasets:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                dataset = EncodedVQADataset(self.split(name), self.vocab, skip_bad_samples=self.skip_bad_samples)
+                encoded = self._encoded(name)
+                dataset = EncodedVQADataset(
+                    self.split(name), self.vocab, skip_bad_samples=self.skip_bad_samples, encoded=encoded
+                )
             for warning in caught:  # e.g. questions truncated by the tokenizer: say which split
                 rank_zero_warn(f"{self.source.name} {name} split: {warning.message}", category=warning.category)
             if dataset.unanswerable:
@@ -159,6 +204,26 @@ class VQADataModule(pl.LightningDataModule):
             encoder, device = self._feature_encoder
             dataset.images = build_cache(encoder, self.split(name).images, self.feature_cache_dir, device)
         return dataset
+
+    def _encoded(self, name: str) -> EncodedSplit:
+        """Split `name` encoded with the vocabulary: from the derived cache when the split has one (its encoding's
+        warnings, e.g. about truncated questions, are given again), else encoded now (and cached if possible)."""
+        records = self.split(name).records
+        cache, key = self._derived("encoded", [records])
+        cached = cache.get_encoded(key) if cache is not None else None
+        if cached is not None:
+            encoded, caught = cached
+            for category, message in caught:
+                warnings.warn(message, getattr(builtins, category, UserWarning), stacklevel=2)
+            return encoded
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            encoded = encode_split(records, self.vocab)
+        for warning in caught:  # passed on as they came
+            warnings.warn(warning.message, warning.category, stacklevel=2)
+        if cache is not None:
+            cache.put_encoded(key, encoded, [(w.category.__name__, str(w.message)) for w in caught])
+        return encoded
 
     def attach_feature_cache(self, encoder: ImageEncoder, device: torch.device) -> None:
         """From now on serve the tokens of the frozen `encoder` from the disk cache instead of pixels.

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset, Sampler
 
+from vqa.data.encoding import EncodedSplit, encode_split
 from vqa.data.images import ImageLoadError
 from vqa.data.records import ImageStore, VQASplit
 from vqa.data.vocab import Vocabulary
@@ -39,31 +40,31 @@ class EncodedVQADataset(Dataset):
         split: the records and their images.
         vocab: tokenizer and answer vocabulary (fitted on the training split).
         skip_bad_samples: leave out the questions of an image that cannot be decoded instead of raising.
+        encoded: the split already encoded with `vocab` (`vqa.data.encoding.encode_split`, e.g. from the derived
+            cache); None: encode it here.
 
     Attributes:
         unanswerable: labeled questions none of whose answers is in the answer vocabulary (they score 0).
         unknown_answers: human answers not in the answer vocabulary.
     """
 
-    def __init__(self, split: VQASplit, vocab: Vocabulary, skip_bad_samples: bool = False) -> None:
-        records = split.records
+    def __init__(
+        self,
+        split: VQASplit,
+        vocab: Vocabulary,
+        skip_bad_samples: bool = False,
+        encoded: EncodedSplit | None = None,
+    ) -> None:
+        encoded = encoded if encoded is not None else encode_split(split.records, vocab)
         self.images: ImageStore = split.images
-        self.records = records
+        self.records = split.records
         self.skip_bad_samples = skip_bad_samples
-        self.image_index = torch.tensor([r.image for r in records], dtype=torch.long)
-        self.token_ids, self.token_mask = vocab.tokenizer.encode([r.question for r in records])
-        self.answer_ids, self.answer_scores = vocab.answers.encode([r.answers for r in records])
-        labeled = torch.tensor([bool(r.answers) for r in records], dtype=torch.bool)
-        self.unanswerable = int((labeled & (self.answer_scores.sum(1) == 0)).sum()) if records else 0
-        known = vocab.answers.index
-        self.unknown_answers = sum(answer not in known for r in records for answer in r.answers)
-        group_index = {name: i for i, name in enumerate(vocab.groups)}
-        self.groups = torch.zeros(len(records), len(vocab.groups), dtype=torch.bool)
-        for row, record in enumerate(records):
-            for key, value in record.types.items():
-                column = group_index.get(f"{key}/{value}")
-                if column is not None:
-                    self.groups[row, column] = True
+        self.image_index = encoded.image_index
+        self.token_ids, self.token_mask = encoded.token_ids, encoded.token_mask
+        self.answer_ids, self.answer_scores = encoded.answer_ids, encoded.answer_scores
+        self.groups = encoded.groups
+        self.unanswerable = encoded.unanswerable
+        self.unknown_answers = encoded.unknown_answers
 
     def __len__(self) -> int:
         return len(self.records)
@@ -182,9 +183,12 @@ class ImageGroupedBatchSampler(Sampler[list[int]]):
         self.epoch = 0
         self.start = 0
         self.last_epoch: int | None = None
-        order = torch.argsort(image_index, stable=True)
+        # The questions of each image, as slices of one sorted order (not one tensor per image: VQA v2 without
+        # grouping would make 443,757 of them).
+        self.order = torch.argsort(image_index, stable=True)
         counts = torch.bincount(image_index)
-        self.groups = [g for g in torch.split(order, counts.tolist()) if len(g)]
+        self.group_sizes = counts[counts > 0]
+        self.group_starts = torch.cumsum(self.group_sizes, 0) - self.group_sizes
         self.num_questions = len(image_index)
 
     def set_epoch(self, epoch: int) -> None:
@@ -206,14 +210,18 @@ class ImageGroupedBatchSampler(Sampler[list[int]]):
     def epoch_batches(self, epoch: int) -> list[Tensor]:
         """Every batch of `epoch` in order, for all processes together (the same on each process)."""
         generator = torch.Generator().manual_seed(self.seed + epoch)
-        image_order = torch.randperm(len(self.groups), generator=generator)
-        sequence = (
-            torch.cat(
-                [self.groups[i][torch.randperm(len(self.groups[i]), generator=generator)] for i in image_order.tolist()]
-            )
-            if self.groups
-            else torch.empty(0, dtype=torch.long)
-        )
+        image_order = torch.randperm(len(self.group_sizes), generator=generator)
+        if not len(self.group_sizes) or int(self.group_sizes.max()) == 1:  # one question per group: no inner shuffle
+            sequence = self.order[image_order]
+        else:
+            # `randperm(1)` draws nothing from the generator, so groups of one are taken as they are: the order is
+            # the same as shuffling every group.
+            parts = []
+            order, starts, sizes = self.order, self.group_starts.tolist(), self.group_sizes.tolist()
+            for i in image_order.tolist():
+                group = order[starts[i] : starts[i] + sizes[i]]
+                parts.append(group[torch.randperm(sizes[i], generator=generator)] if sizes[i] > 1 else group)
+            sequence = torch.cat(parts)
         return list(sequence.split(self.batch_size))[: self._total_batches()]
 
     def __iter__(self) -> Iterator[list[int]]:

@@ -11,6 +11,7 @@ from torch import Tensor
 
 from vqa.data.bad_samples import BadSamples
 from vqa.data.images import MAX_IMAGE_PIXELS, load_image
+from vqa.data.record_table import image_column
 from vqa.data.records import ImageStore, VQASplit
 from vqa.data.sources.base import DatasetError
 
@@ -99,7 +100,7 @@ def drop_missing_images(split: VQASplit, dataset: str, describe: Callable[[int],
     missing = images.missing()
     if not missing:
         return split
-    questions = torch.bincount(torch.tensor([r.image for r in split.records], dtype=torch.long), minlength=len(images))
+    questions = torch.bincount(torch.from_numpy(image_column(split.records)), minlength=len(images))
     for i in missing:
         error = DatasetError(f"{dataset}: image file not found: {images.paths[i]}, needed by {describe(i)}")
         bad.handle(error, questions=int(questions[i]))

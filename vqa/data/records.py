@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -136,12 +138,18 @@ class VQASplit:
     """The records of one split and the images they point into."""
 
     images: ImageStore
-    records: list[VQARecord]
+    records: Sequence[VQARecord]  # a list, or a `RecordTable` (columns) from the readers of large files
 
     def subset_by_images(self, keep: Tensor) -> VQASplit:
         """The records whose image is in `keep` (sorted image indices), with the images renumbered."""
         new_index = torch.full((len(self.images),), -1, dtype=torch.long)
         new_index[keep] = torch.arange(len(keep))
+        from vqa.data.record_table import RecordTable  # here: that module builds on this one
+
+        if isinstance(self.records, RecordTable):  # columns: select without building a record per question
+            renumbered = new_index.numpy()[self.records.image]
+            rows = np.flatnonzero(renumbered >= 0)
+            return VQASplit(self.images.subset(keep), self.records.take(rows, renumbered[rows]))
         records = []
         for record in self.records:
             image = int(new_index[record.image])

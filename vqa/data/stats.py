@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+import numpy as np
+
 from vqa.data.datamodule import VQADataModule
+from vqa.data.record_table import answer_column, group_column
 from vqa.data.sources.base import SPLITS
 
 
@@ -31,19 +34,24 @@ def dataset_stats(datamodule: VQADataModule, top_answers: int = 10) -> dict[str,
     for name in SPLITS:
         split = datamodule.split(name)
         records = split.records
-        labeled = [r.answers for r in records if r.answers]
-        counts = Counter(a for answers_ in labeled for a in answers_)
+        column = answer_column(records)  # columns: no record object per question (VQA v2: 658,111 of them)
+        labeled_rows = np.flatnonzero(column.lengths > 0)
+        labeled = column.take(labeled_rows)
+        per_answer = labeled.counts()
+        counts = Counter({column.values[i]: int(per_answer[i]) for i in np.flatnonzero(per_answer)})
         total_answers = sum(counts.values())
-        tokens = vocab.tokenizer.encode([r.question for r in records])[1].sum(1) if records else None
+        # The encoded split's token mask: the same tokenizer on the same questions, and cached with the split.
+        tokens = datamodule.dataset(name).token_mask.sum(1) if len(records) else None
+        groups = group_column(records)
         result["splits"][name] = {
             "questions": len(records),
-            "labeled_questions": len(labeled),
+            "labeled_questions": len(labeled_rows),
             "images": len(split.images),
-            "answers_per_question": round(total_answers / len(labeled), 3) if labeled else 0.0,
+            "answers_per_question": round(total_answers / len(labeled_rows), 3) if len(labeled_rows) else 0.0,
             "distinct_answers": len(counts),
-            "coverage": round(100.0 * answers.coverage(labeled), 2) if labeled else None,
-            "mean_question_tokens": round(float(tokens.double().mean()), 2) if records else 0.0,
-            "types": dict(sorted(Counter(f"{k}/{v}" for r in records for k, v in r.types.items()).items())),
+            "coverage": round(100.0 * answers.coverage_column(labeled), 2) if len(labeled_rows) else None,
+            "mean_question_tokens": round(float(tokens.double().mean()), 2) if len(records) else 0.0,
+            "types": dict(sorted((groups.values[i], int(c)) for i, c in enumerate(groups.counts()) if c)),
             "top_answers": [
                 {"answer": a, "percent": round(100.0 * c / total_answers, 2)}
                 for a, c in counts.most_common(top_answers)

@@ -12,13 +12,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from vqa.data.bad_samples import BadSamples
+from vqa.data.parse_cache import ParsedSplit
 from vqa.data.records import VQARecord
 from vqa.data.sources.base import DATASETS, DatasetError
 from vqa.data.sources.files import FileEntry, FileSource
 from vqa.data.sources.json_reading import field, question_text, read_json, string_list
+from vqa.data.sources.vqa_v2_columns import ANSWER_TYPES, read_vqa_v2_table
 from vqa.evaluation.normalize import clean_whitespace, normalize_answer
-
-ANSWER_TYPES = ("yes/no", "number", "other")
 
 
 def coco_file_name(data_subtype: str, image_id: int) -> str:
@@ -94,6 +94,11 @@ class VQAv2(FileSource):
     The raw human answers are kept in `meta["raw_answers"]` for the official evaluator. Without annotations
     (test) the records have no answers and no types.
 
+    Files in the official layout are read item by item into columns (`vqa_v2_columns`), in bounded memory, and
+    with `cache_dir` the parsed splits are cached (`vqa.data.parse_cache`): the second read of unchanged files
+    takes a fraction of a second. Anything irregular in a file sends it through the careful reader, whose errors
+    name the file, the entry and the field.
+
     Args:
         train_questions: e.g. v2_OpenEnded_mscoco_train2014_questions.json.
         train_annotations: e.g. v2_mscoco_train2014_annotations.json.
@@ -106,6 +111,7 @@ class VQAv2(FileSource):
         test_images: folder of the test images (COCO_test2015_*.jpg; test-dev questions use these too).
         image_size: (height, width) every image is resized to when decoded.
         check_images: check that every image file exists when a split is read (one clear error if not).
+        cache_dir: folder of the parse cache (e.g. data/vqa_v2/parse_cache); None: parse the files every run.
     """
 
     title = "VQA v2"
@@ -123,6 +129,7 @@ class VQAv2(FileSource):
         test_images: str | None = None,
         image_size: tuple[int, int] = (224, 224),
         check_images: bool = True,
+        cache_dir: str | None = None,
     ) -> None:
         if test_questions is not None and test_images is None:
             raise ValueError("VQAv2: test_questions is set but test_images is not")
@@ -131,10 +138,16 @@ class VQAv2(FileSource):
             "val": (val_questions, val_annotations, val_images),
             "test": (test_questions, test_annotations, test_images) if test_questions is not None else None,
         }
-        super().__init__(files, image_size, check_images)
+        super().__init__(files, image_size, check_images, cache_dir)
 
     def image_folder(self, split: str) -> Path:
         return Path(self.files[split][2])
+
+    def read_table(self, split: str) -> ParsedSplit | None:
+        questions, annotations, _ = self.files[split]
+        return read_vqa_v2_table(
+            Path(questions), Path(annotations) if annotations else None, self.image_folder(split), coco_file_name
+        )
 
     def entries(self, split: str, bad: BadSamples) -> Iterator[FileEntry]:
         """The questions of `split`, each with its annotation (when the split has annotations). A malformed
