@@ -165,3 +165,49 @@ def test_relation_network_question_glimpses_pool_separately_and_ignore_padding()
     assert weights.shape == (4, 3, 6) and not torch.allclose(weights[:, 0], weights[:, 1])
     with pytest.raises(ValueError, match="question_glimpses >= 1"):
         build("relation_network", question_glimpses=0)
+
+
+def _object_tokens(b: int, n: int, seed: int = 0):
+    """Random object-like tokens whose last two columns are (x, y) in [0, 1]."""
+    generator = torch.Generator().manual_seed(seed)
+    tokens = torch.randn(b, n, 6, generator=generator)
+    tokens[..., -2:] = torch.rand(b, n, 2, generator=generator)
+    return tokens
+
+
+def test_relation_network_attention_pooling_ignores_padding_and_chunking():
+    kwargs = {"dim": 32, "out_dim": 16, "dropout": 0.0, "pair_geometry": True, "partner_pooling": "attention"}
+    f = create_fusion("relation_network", 6, 5, attention_heads=4, **kwargs).eval()
+    chunked = create_fusion("relation_network", 6, 5, attention_heads=4, pair_chunk=1, **kwargs).eval()
+    chunked.load_state_dict(f.state_dict())
+    img, txt = _object_tokens(3, 5), torch.randn(3, 4, 5)
+    img_mask, txt_mask = torch.ones(3, 5, dtype=torch.bool), torch.ones(3, 4, dtype=torch.bool)
+    img_mask[1, 3:] = False
+    reference = f(img, img_mask, txt, txt_mask)
+    torch.testing.assert_close(chunked(img, img_mask, txt, txt_mask), reference, atol=1e-5, rtol=1e-4)
+    padded_img = torch.cat([img, _object_tokens(3, 3, seed=1)], dim=1)
+    padded_mask = torch.cat([img_mask, torch.zeros(3, 3, dtype=torch.bool)], dim=1)
+    torch.testing.assert_close(f(padded_img, padded_mask, txt, txt_mask), reference, atol=1e-5, rtol=1e-4)
+    with pytest.raises(ValueError, match="must divide dim"):
+        create_fusion("relation_network", 6, 5, attention_heads=5, **kwargs)
+
+
+def test_relation_network_attention_can_pick_each_tokens_nearest_and_furthest_partner():
+    """With the score read from g switched off, a steep distance slope makes a head's softmax an arg-min (or,
+    negated, an arg-max) over the other tokens: the pooled relation is the nearest (furthest) partner's."""
+    f = create_fusion(
+        "relation_network", 6, 5, dim=8, out_dim=4, pair_geometry=True, partner_pooling="attention", attention_heads=2
+    )
+    positions = torch.tensor([[[0.0, 0.0], [0.1, 0.0], [0.5, 0.5], [1.0, 0.95]]])  # (1, 4, 2), no ties
+    relations = torch.arange(4.0)[None, None, :, None].expand(1, 4, 4, 8).clone()  # partner j carries value j
+    with torch.no_grad():
+        f.partner_score.weight.zero_()
+        f.partner_score.bias.zero_()
+        f.geometry_score.weight.copy_(torch.tensor([[0, 0, -1000.0, -1000.0], [0, 0, 1000.0, -1000.0]]))
+    from fusion.relation_network import pair_geometry
+
+    geometry = pair_geometry(positions, 0, 4)
+    pooled = f._attend_partners(relations, geometry, torch.ones(1, 4, dtype=torch.bool))  # (1, 4, 8)
+    nearest, furthest = pooled[0, :, 0], pooled[0, :, 4]  # head 0: channels 0-3, head 1: channels 4-7
+    torch.testing.assert_close(nearest, torch.tensor([1.0, 0.0, 1.0, 2.0]), atol=1e-6, rtol=0)
+    torch.testing.assert_close(furthest, torch.tensor([3.0, 3.0, 0.0, 0.0]), atol=1e-6, rtol=0)
