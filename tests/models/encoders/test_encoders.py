@@ -61,3 +61,27 @@ def test_registered_encoders_rebuild_from_init_args():
     rebuilt = IMAGE_ENCODERS.create("conv_grid", **encoder.init_args)
     assert rebuilt.init_args == encoder.init_args
     rebuilt.load_state_dict(encoder.state_dict())
+
+
+def test_conv_grid_cell_positions_end_each_token_and_feed_a_position_aware_fusion():
+    from fusion import create_fusion
+    from vqa.models.encoders import ConvGridEncoder
+
+    encoder = ConvGridEncoder(out_dim=16, channels=(8, 16), cell_positions=True, coord_channels=True).eval()
+    images = torch.rand(2, 3, 12, 16)  # a 3 x 4 grid after two stride-2 stages
+    tokens, mask = encoder(images)
+    assert encoder.out_dim == 18 and tokens.shape == (2, 12, 18) and mask.all()
+    xs, ys = tokens[0, :, -2], tokens[0, :, -1]
+    torch.testing.assert_close(xs[:4], torch.tensor([0.125, 0.375, 0.625, 0.875]))
+    torch.testing.assert_close(ys[::4], torch.tensor([1 / 6, 0.5, 5 / 6]))
+    fusion = create_fusion(
+        "relation_network",
+        encoder.out_dim,
+        8,
+        dim=16,
+        out_dim=8,
+        pair_geometry=True,
+        partner_pooling="attention",
+        attention_heads=4,
+    )
+    assert fusion(tokens, mask, torch.randn(2, 3, 8), torch.ones(2, 3, dtype=torch.bool)).shape == (2, 8)

@@ -32,6 +32,14 @@ def coordinate_channels(images: Tensor) -> Tensor:
     return grid.unsqueeze(0).expand(b, -1, -1, -1).contiguous(memory_format=torch.channels_last)
 
 
+def cell_centres(h: int, w: int, device: torch.device) -> Tensor:
+    """(x, y) in [0, 1] of the centre of each cell of an h x w grid, row-major: [h*w, 2]."""
+    ys, xs = torch.meshgrid(
+        (torch.arange(h, device=device) + 0.5) / h, (torch.arange(w, device=device) + 0.5) / w, indexing="ij"
+    )
+    return torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=-1)
+
+
 @IMAGE_ENCODERS.register("conv_grid")
 class ConvGridEncoder(ImageEncoder):
     """A small CNN whose last feature map becomes a grid of tokens with 2-D position codes.
@@ -47,6 +55,9 @@ class ConvGridEncoder(ImageEncoder):
         coord_channels: append two input channels holding each pixel's x and y in [-1, 1] (CoordConv, Liu et al.
             2018), so the convolutions can locate objects more finely than the grid cell they fall in: "is it on
             the left?" for an object in the middle column of a 5x5 grid depends on where inside the cell it is.
+        cell_positions: append each token's cell centre (x, y) in [0, 1] as its last two columns (the tokens
+            are then out_dim + 2 wide), the layout that position-aware fusions read (`relation_network` with
+            `pair_geometry`, `early` with `distance_bias`).
         mean: per-channel mean used to normalize [0, 1] input.
         std: per-channel standard deviation used to normalize [0, 1] input.
     """
@@ -58,6 +69,7 @@ class ConvGridEncoder(ImageEncoder):
         strides: tuple[int, ...] | None = None,
         position_codes: bool = True,
         coord_channels: bool = False,
+        cell_positions: bool = False,
         mean: tuple[float, float, float] = (0.5, 0.5, 0.5),
         std: tuple[float, float, float] = (0.25, 0.25, 0.25),
     ) -> None:
@@ -79,7 +91,8 @@ class ConvGridEncoder(ImageEncoder):
         self.strides = tuple(strides)
         self.position_codes = position_codes
         self.coord_channels = coord_channels
-        self.out_dim = out_dim
+        self.cell_positions = cell_positions
+        self.out_dim = out_dim + 2 if cell_positions else out_dim
 
     def grid_shape(self, image_size: tuple[int, int]) -> tuple[int, int]:
         """(h, w) of the feature map for images of (height, width): each 3x3, padding-1 conv of stride s maps a
@@ -99,5 +112,8 @@ class ConvGridEncoder(ImageEncoder):
         tokens = fmap.flatten(2).transpose(1, 2)  # (B, h*w, D)
         if self.position_codes:
             tokens = tokens + grid_positions(h, w, d, tokens.device).to(tokens.dtype)
+        if self.cell_positions:
+            centres = cell_centres(h, w, tokens.device).to(tokens.dtype)  # (h*w, 2)
+            tokens = torch.cat([tokens, centres.expand(b, -1, -1)], dim=-1)  # (B, h*w, D + 2): (x, y) last
         mask = torch.ones(b, h * w, dtype=torch.bool, device=tokens.device)
         return tokens, mask
