@@ -36,7 +36,7 @@ def build(configs: Sequence[str], checkpoint: str, batch_size: int, overrides: S
     from vqa.training.cli import build_cli
 
     args = [a for config in configs for a in ("-c", config)] + list(overrides)
-    args += ["--model.head=generator", f"--data.batch_size={batch_size}", "--trainer.logger=false"]
+    args += ["--model.head=generator", f"--data.eval_batch_size={batch_size}", "--trainer.logger=false"]
     state = safe_load_checkpoint(checkpoint)
     hyper = state.get("hyper_parameters", {})
     for name in ("decoder_dim", "decoder_layers", "decoder_heads", "answer_max_length"):
