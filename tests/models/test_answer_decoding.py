@@ -36,7 +36,7 @@ class TableDecoder:
         def __init__(self, rows, prefixes):
             self.rows, self.prefixes = rows, prefixes
 
-        def select(self, index):
+        def select(self, index, same_memory=False):
             return TableDecoder.State(
                 [self.rows[i] for i in index.tolist()], [self.prefixes[i] for i in index.tolist()]
             )
@@ -228,3 +228,18 @@ def test_rank_rescores_the_shortlist_by_whole_answer_likelihood():
     shortlisted = rank(decoder, memory, mask, candidates, top_k=1)
     for row in range(3):
         assert shortlisted.ids[row, 0] == candidates[first[row].argmax(), 0]
+
+
+def test_beam_search_keeping_the_memory_cache_in_place_changes_nothing(monkeypatch):
+    from vqa.models.answer_decoder import DecoderState
+
+    torch.manual_seed(2)
+    decoder = AnswerDecoder(15, 8, 8, dim=16, num_heads=2, max_length=5).eval()
+    memory, mask = torch.randn(4, 6, 16), torch.ones(4, 6, dtype=torch.bool)
+    mask[1, 3:] = False
+    fast = beam_search(decoder, memory, mask, max_length=5, num_beams=3)
+    full_select = DecoderState.select
+    monkeypatch.setattr(DecoderState, "select", lambda self, rows, same_memory=False: full_select(self, rows))
+    slow = beam_search(decoder, memory, mask, max_length=5, num_beams=3)
+    assert torch.equal(fast.ids, slow.ids)
+    torch.testing.assert_close(fast.log_prob, slow.log_prob)

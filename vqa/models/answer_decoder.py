@@ -94,18 +94,24 @@ class DecoderState:
     memory_mask: Tensor
     position: int = 0
 
-    def select(self, rows: Tensor) -> DecoderState:
-        """Keep (and reorder, repeat) batch rows `rows` [B'] of every cached tensor: beam search's reordering."""
+    def select(self, rows: Tensor, same_memory: bool = False) -> DecoderState:
+        """Keep (and reorder, repeat) batch rows `rows` [B'] of every cached tensor: beam search's reordering.
+
+        Args:
+            rows: [B'] row indices.
+            same_memory: every row moves to a row with the same memory (beams of one question trade places):
+                the memory's keys and values, the largest part of the cache, are kept as they are.
+        """
         layers = [
             LayerCache(
-                c.memory_k[rows],
-                c.memory_v[rows],
+                c.memory_k if same_memory else c.memory_k[rows],
+                c.memory_v if same_memory else c.memory_v[rows],
                 None if c.self_k is None else c.self_k[rows],
                 None if c.self_v is None else c.self_v[rows],
             )
             for c in self.layers
         ]
-        return DecoderState(layers, self.memory_mask[rows], self.position)
+        return DecoderState(layers, self.memory_mask if same_memory else self.memory_mask[rows], self.position)
 
 
 class AnswerDecoder(nn.Module):

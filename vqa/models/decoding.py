@@ -2,7 +2,7 @@
 
 The functions talk to the decoder through three calls, so hand-built decoders can be tested against them:
 `start(memory, memory_mask) -> state`, `step(state, tokens [B]) -> logits [B, V]` (advancing `state`), and
-`state.select(rows)`; ranking also uses the teacher-forcing call `decoder(memory, memory_mask, inputs)`.
+`state.select(rows, same_memory=True)`; ranking also uses the teacher-forcing call `decoder(memory, memory_mask, inputs)`.
 Token ids follow `vqa.models.answer_tokens`: 0 `<pad>`, 1 `<bos>`, 2 `<eos>`.
 """
 
@@ -133,7 +133,8 @@ def beam_search(
         beam, word = best // vocab, best % vocab
         history = torch.cat([history.gather(1, beam[..., None].expand(-1, -1, t)), word[..., None]], dim=2)
         ended = ended.gather(1, beam) | (word == EOS_ID)
-        state = state.select((beam + torch.arange(b, device=device)[:, None] * k).view(-1))
+        # Beams only trade places within their question, whose memory they share: only the answers' caches move.
+        state = state.select((beam + torch.arange(b, device=device)[:, None] * k).view(-1), same_memory=True)
         tokens = word.view(-1)
         if ended.all():
             break
