@@ -194,3 +194,13 @@ def test_answers_outside_the_vocabulary_are_scored_against_the_human_answers(gen
     scores = module._score_outside_vocabulary(ids, classes, torch.zeros(4), torch.tensor([0, 1, 2, 3]), "val")
     # 3 annotators, 2 agree: each of the two left out sees 1 match (1/3), the third sees 2 (2/3): (1/3+1/3+2/3)/3.
     assert scores.tolist() == pytest.approx([1.0, 4 / 9, 0.0, 0.0])
+
+
+def test_predict_step_gives_whole_answer_probabilities(generator):
+    module = generator[0].model.eval()
+    batch = next(iter(generator[0].datamodule.val_dataloader()))
+    with torch.no_grad():
+        out = module.predict_step(batch, 0)
+        expected = module(batch).float().exp().topk(out["probabilities"].shape[-1], dim=-1)
+    torch.testing.assert_close(out["probabilities"], expected.values)
+    assert (out["probabilities"].sum(-1) <= 1 + 1e-4).all()  # probabilities of distinct answers

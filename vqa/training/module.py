@@ -337,10 +337,15 @@ class VQALitModule(pl.LightningModule):
         return None if loss is None else {"loss": loss, **self._scored}
 
     def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
-        """Top-5 answer ids and probabilities per question, with the question's position in its split."""
-        probabilities = (
-            torch.sigmoid(self(batch).float()) if self.loss_name == "bce" else self(batch).float().softmax(-1)
-        )
+        """Top-5 answer ids and probabilities per question, with the question's position in its split (a generator
+        head ranks the answer vocabulary by likelihood: its probabilities are those of the whole answers)."""
+        scores = self(batch).float()
+        if self.model.decoder is not None:
+            probabilities = scores.exp()  # log-likelihoods
+        elif self.loss_name == "bce":
+            probabilities = torch.sigmoid(scores)
+        else:
+            probabilities = scores.softmax(-1)
         top = probabilities.topk(min(5, probabilities.shape[-1]), dim=-1)
         return {"index": batch["index"], "answer_ids": top.indices, "probabilities": top.values}
 
