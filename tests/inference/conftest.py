@@ -6,10 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import torch
-from PIL import Image
 
-from tests.inference.tiny_model import train_tiny
+from tests.inference.tiny_model import TINY_CROSS_ATTENTION, save_test_images, train_tiny
 from vqa.data.datamodule import VQADataModule
 from vqa.training.module import VQALitModule
 
@@ -26,23 +24,10 @@ class Trained:
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory) -> Trained:
     root = tmp_path_factory.mktemp("trained")
-    cli, checkpoint = train_tiny(
-        root,
-        "model.ckpt",
-        "--model.fusion=fusion.CrossAttentionFusion",
-        "--model.fusion.init_args.out_dim=32",
-        "--model.fusion.init_args.dim=32",
-        "--model.fusion.init_args.num_layers=1",
-        "--model.fusion.init_args.num_heads=2",
-    )
+    cli, checkpoint = train_tiny(root, "model.ckpt", *TINY_CROSS_ATTENTION)
     cli.model.eval()
-    split = cli.datamodule.split("test")
-    image_files = []
-    for i in range(4):
-        path = root / f"test_{i}.png"
-        Image.fromarray(split.images.get(torch.tensor([i]))[0].permute(1, 2, 0).numpy()).save(path)
-        image_files.append(path)
-    questions = [r.question for r in split.records if r.image == 0]
+    image_files = save_test_images(cli, root, 4)
+    questions = [r.question for r in cli.datamodule.split("test").records if r.image == 0]
     return Trained(checkpoint, cli.model, cli.datamodule, image_files, questions)
 
 

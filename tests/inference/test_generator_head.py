@@ -8,41 +8,28 @@ import json
 import pytest
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 import vqa
-from tests.inference.tiny_model import train_tiny
-from vqa.evaluation.metrics import generated_classes, generated_scores
+from tests.inference.tiny_model import TINY_CROSS_ATTENTION, save_test_images, train_tiny
+from vqa.evaluation.metrics import generated_classes, generated_scores, score_outside_vocabulary
 from vqa.inference import ask
 from vqa.inference.bundle import BundleError, export_checkpoint, read_model
 from vqa.inference.predictor import PredictionError
 from vqa.models.decoding import BOS_ID
 
-CROSS_ATTENTION = (
-    "--model.fusion=fusion.CrossAttentionFusion",
-    "--model.fusion.init_args.out_dim=32",
-    "--model.fusion.init_args.dim=32",
-    "--model.fusion.init_args.num_layers=1",
-    "--model.fusion.init_args.num_heads=2",
-)
 GENERATOR = ("--model.head=generator", "--model.decoder_dim=32", "--model.decoder_heads=2", "--model.decoder_layers=1")
 
 
 @pytest.fixture(scope="module")
 def generator(tmp_path_factory):
     root = tmp_path_factory.mktemp("generator")
-    cli, checkpoint = train_tiny(root, "generator.ckpt", *CROSS_ATTENTION, *GENERATOR)
-    split = cli.datamodule.split("test")
-    images = []
-    for i in range(3):
-        path = root / f"test_{i}.png"
-        Image.fromarray(split.images.get(torch.tensor([i]))[0].permute(1, 2, 0).numpy()).save(path)
-        images.append(path)
-    questions = [r.question for r in split.records[:3]]
+    cli, checkpoint = train_tiny(root, "generator.ckpt", *TINY_CROSS_ATTENTION, *GENERATOR)
+    images = save_test_images(cli, root, 3)
+    questions = [r.question for r in cli.datamodule.split("test").records[:3]]
     return cli, checkpoint, images, questions
 
 
-def batch_of(cli, size=16):
+def batch_of(cli):
     return next(iter(cli.datamodule.train_dataloader()))
 
 
@@ -191,7 +178,9 @@ def test_answers_outside_the_vocabulary_are_scored_against_the_human_answers(gen
     ids = torch.tensor([tokens.encode(novel) + [2]] * 4)
     classes = generated_classes(ids, module.model.answer_table)
     assert classes.tolist() == [-1] * 4
-    scores = module._score_outside_vocabulary(ids, classes, torch.zeros(4), torch.tensor([0, 1, 2, 3]), "val")
+    written = [tokens.decode(row) for row in ids.tolist()]
+    records_of_split = module._split_records("val")
+    scores = score_outside_vocabulary(torch.zeros(4), classes, written, torch.tensor([0, 1, 2, 3]), records_of_split)
     # 3 annotators, 2 agree: each of the two left out sees 1 match (1/3), the third sees 2 (2/3): (1/3+1/3+2/3)/3.
     assert scores.tolist() == pytest.approx([1.0, 4 / 9, 0.0, 0.0])
 

@@ -23,8 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from vqa.benchmarks.arguments import add_common_arguments, set_threads
-from vqa.data.vocab import soft_score
-from vqa.evaluation.metrics import generated_classes
+from vqa.evaluation.metrics import class_scores, generated_classes, score_outside_vocabulary
 from vqa.training.checkpoint_file import safe_load_checkpoint
 
 console = Console()
@@ -51,15 +50,11 @@ def build(configs: Sequence[str], checkpoint: str, batch_size: int, overrides: S
 
 
 def score(module, datamodule, ids: torch.Tensor, batch: dict) -> torch.Tensor:
-    """VQA scores [B] of generated answers (outside the vocabulary: against the test records)."""
+    """VQA scores [B] of generated answers (outside the vocabulary: against the test records), as `vqa test`."""
     classes = generated_classes(ids, module.model.answer_table)
-    scores = ((batch["answer_ids"] == classes[:, None]) * batch["answer_scores"]).amax(dim=-1)
-    records = datamodule.split("test").records
-    for row in (classes < 0).nonzero()[:, 0].tolist():
-        human = records[int(batch["index"][row])].answers
-        written = module.answer_tokens.decode(ids[row].tolist())
-        scores[row] = soft_score(sum(a == written for a in human), len(human)) if human else 0.0
-    return scores
+    written = [module.answer_tokens.decode(row) for row in ids.tolist()]
+    scores = class_scores(classes, batch["answer_ids"], batch["answer_scores"])
+    return score_outside_vocabulary(scores, classes, written, batch["index"], datamodule.split("test").records)
 
 
 @torch.inference_mode()

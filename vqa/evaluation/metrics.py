@@ -11,6 +11,7 @@ from torchmetrics import Metric
 
 from vqa.data.sources.clevr import TYPE_NAMES as CLEVR_TYPES
 from vqa.data.sources.gqa import reasoning_steps
+from vqa.data.vocab import soft_score
 from vqa.evaluation.normalize import clean_whitespace, normalize_answer
 
 
@@ -28,8 +29,21 @@ def predicted_scores(logits: Tensor, answer_ids: Tensor, answer_scores: Tensor) 
     Returns:
         [B] float in [0, 1].
     """
-    predicted = logits.argmax(dim=-1, keepdim=True)  # (B, 1)
-    return ((answer_ids == predicted) * answer_scores).amax(dim=-1)
+    return class_scores(logits.argmax(dim=-1), answer_ids, answer_scores)
+
+
+def class_scores(classes: Tensor, answer_ids: Tensor, answer_scores: Tensor) -> Tensor:
+    """The VQA score of one answer class per question, read from its sparse soft targets.
+
+    Args:
+        classes: [B] answer-vocabulary ids (-1 = an answer outside the vocabulary: score 0).
+        answer_ids: [B, K] in-vocabulary answers of each question (padding has score 0).
+        answer_scores: [B, K] their scores.
+
+    Returns:
+        [B] float in [0, 1].
+    """
+    return ((answer_ids == classes[:, None]) * answer_scores).amax(dim=-1)
 
 
 def generated_classes(ids: Tensor, answer_table: Tensor) -> Tensor:
@@ -56,8 +70,38 @@ def generated_scores(ids: Tensor, answer_table: Tensor, answer_ids: Tensor, answ
         ids: [B, L] generated answer tokens; answer_table [A, T] (see `generated_classes`).
         answer_ids: [B, K] in-vocabulary answers of each question; answer_scores [B, K] their scores.
     """
-    predicted = generated_classes(ids, answer_table)[:, None]  # (B, 1)
-    return ((answer_ids == predicted) * answer_scores).amax(dim=-1)
+    return class_scores(generated_classes(ids, answer_table), answer_ids, answer_scores)
+
+
+def score_outside_vocabulary(
+    scores: Tensor, classes: Tensor, written: Sequence[str], index: Tensor, records: Sequence[Any]
+) -> Tensor:
+    """Score the generated answers that are not training answers against the questions' human answers.
+
+    The in-vocabulary targets cannot score them (an answer composed from seen words, such as a held-out
+    combination of attributes, is nowhere in them), so they are scored against the split's records with the
+    arithmetic of the soft targets (`soft_score`: the official VQA accuracy; exact match for one annotator).
+    One host sync.
+
+    Args:
+        scores: [B] in-vocabulary scores (`class_scores`; 0 where outside).
+        classes: [B] the answers' vocabulary ids (-1 = outside).
+        written: the B generated answers as strings.
+        index: [B] the questions' positions in `records`.
+        records: the split's records (`answers` as the reader normalized them for the answer vocabulary).
+
+    Returns:
+        [B] scores, those of answers outside the vocabulary filled in.
+    """
+    outside = (classes < 0).nonzero()[:, 0].tolist()
+    if not outside:
+        return scores
+    scores = scores.clone()
+    for row in outside:
+        human = records[int(index[row])].answers
+        if human:
+            scores[row] = soft_score(sum(answer == written[row] for answer in human), len(human))
+    return scores
 
 
 class VQAAccuracy(Metric):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import lightning.pytorch as pl
@@ -13,12 +13,14 @@ from torch import Tensor, nn
 from torchmetrics import MeanMetric
 
 from fusion.base import Fused, Fusion
-from vqa.data.vocab import Vocabulary, soft_score
+from vqa.data.vocab import Vocabulary
 from vqa.evaluation.metrics import (
     GroupAccuracy,
     VQAAccuracy,
+    class_scores,
     generated_classes,
     predicted_scores,
+    score_outside_vocabulary,
 )
 from vqa.models.answer_decoder import AnswerDecoder
 from vqa.models.answer_tokens import AnswerTokens
@@ -261,40 +263,20 @@ class VQALitModule(pl.LightningModule):
         else:
             decoded = self.model.generate(fused, self.decoding, self.num_beams)
             classes = generated_classes(decoded.ids, self.model.answer_table)  # (B,), -1 outside the vocabulary
-            scores = ((answer_ids == classes[:, None]) * answer_scores).amax(dim=-1)
-            scores = self._score_outside_vocabulary(decoded.ids, classes, scores, batch["index"], stage)
             written = [self.answer_tokens.decode(row) for row in decoded.ids.tolist()]
+            scores = class_scores(classes, answer_ids, answer_scores)
+            records = self._split_records(stage)
+            if records is not None:  # outside a Trainer, answers outside the vocabulary keep score 0
+                scores = score_outside_vocabulary(scores, classes, written, batch["index"], records)
             self._scored = {"index": batch["index"], "answer_ids": classes, "scores": scores, "written": written}
         self.metrics[f"{stage}_acc"].update(scores)
         self.metrics[f"{stage}_groups"].update(scores, batch["groups"])
         return loss
 
-    def _score_outside_vocabulary(
-        self, ids: Tensor, classes: Tensor, scores: Tensor, index: Tensor, stage: str
-    ) -> Tensor:
-        """Score the generated answers that are not training answers against the questions' human answers.
-
-        The in-vocabulary targets cannot score them (an answer composed from seen words, such as a held-out
-        combination of attributes, is nowhere in them), so they are scored against the split's records with the
-        arithmetic of the soft targets (`soft_score`: the official VQA accuracy; exact match for one annotator). Costs one host sync per evaluation batch; outside a Trainer they keep score 0.
-
-        Args:
-            ids: [B, L] generated answers; classes: [B] their answer-vocabulary ids (-1 = outside).
-            scores: [B] in-vocabulary scores (0 where outside); index: [B] the questions' positions in the split.
-            stage: `val` or `test`.
-        """
-        outside = (classes < 0).nonzero()[:, 0].tolist()
+    def _split_records(self, stage: str) -> Sequence[Any] | None:
+        """The records of split `stage` from the Trainer's data module, or None outside a Trainer."""
         datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
-        if not outside or datamodule is None:
-            return scores
-        records = datamodule.split(stage).records
-        scores = scores.clone()
-        for row in outside:
-            human = records[int(index[row])].answers  # as the reader normalized them for the answer vocabulary
-            if human:
-                written = self.answer_tokens.decode(ids[row].tolist())
-                scores[row] = soft_score(sum(answer == written for answer in human), len(human))
-        return scores
+        return None if datamodule is None else datamodule.split(stage).records
 
     def _shared_step(self, batch: dict[str, Tensor], stage: str) -> Tensor | None:
         if batch["index"].numel() == 0:  # every question of the batch was left out (skip_bad_samples)
