@@ -29,15 +29,17 @@ def peak_rss_gib() -> float:
 
 
 def vqa_v2_arguments(data: Path) -> dict[str, str]:
-    """The `VQAv2` file arguments for the official file names under `data` (train2014 and val2014)."""
-    return {
-        "train_questions": str(data / "v2_OpenEnded_mscoco_train2014_questions.json"),
-        "train_annotations": str(data / "v2_mscoco_train2014_annotations.json"),
-        "train_images": str(data / "train2014"),
-        "val_questions": str(data / "v2_OpenEnded_mscoco_val2014_questions.json"),
-        "val_annotations": str(data / "v2_mscoco_val2014_annotations.json"),
-        "val_images": str(data / "val2014"),
-    }
+    """The `VQAv2` file arguments for the official file names under `data` (train2014 and val2014), as
+    `vqa_v2_files.write_vqa_v2` writes them."""
+    # Imported here, not at the top: it imports vqa.data, which `measure` times as the imports stage.
+    from vqa.benchmarks.vqa_v2_files import official_files
+
+    arguments = {}
+    for split, subtype in (("train", "train2014"), ("val", "val2014")):
+        questions, annotations, images = official_files(data, subtype)
+        arguments |= {f"{split}_questions": str(questions), f"{split}_annotations": str(annotations)}
+        arguments[f"{split}_images"] = str(images)
+    return arguments
 
 
 def measure(data: Path, cache_dir: str | None, batch_size: int, batches: int, image_size: int) -> dict[str, Any]:

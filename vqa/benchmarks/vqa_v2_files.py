@@ -194,14 +194,22 @@ def _most_common(answers: list[str]) -> str:
     return max(counts, key=counts.__getitem__)
 
 
+def official_files(folder: Path, subtype: str) -> tuple[Path, Path, Path]:
+    """The questions file, annotations file and image folder of split `subtype` (e.g. "train2014") under `folder`,
+    by their official names."""
+    return (
+        folder / f"v2_OpenEnded_mscoco_{subtype}_questions.json",
+        folder / f"v2_mscoco_{subtype}_annotations.json",
+        folder / subtype,
+    )
+
+
 def write_split(
     folder: Path, subtype: str, num_questions: int, num_images: int, content: _Content, rng: np.random.Generator
 ) -> SplitFiles:
     """Write the questions file, the annotations file and the image folder of one split (e.g. "train2014")."""
     kind = subtype.rstrip("0123456789")
-    questions_file = folder / f"v2_OpenEnded_mscoco_{subtype}_questions.json"
-    annotations_file = folder / f"v2_mscoco_{subtype}_annotations.json"
-    images = folder / subtype
+    questions_file, annotations_file, images = official_files(folder, subtype)
     images.mkdir(parents=True, exist_ok=True)
     # Image ids are sparse, as COCO's are; every image gets about the same number of questions.
     image_ids = np.sort(rng.permutation(max(600_000, 3 * num_images))[:num_images] + 1)
