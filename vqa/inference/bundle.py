@@ -294,7 +294,7 @@ def _build_model(config: Any, vocab: Vocabulary, where: str) -> VQAModel:
             f"{text_vocab_size}; the vocabulary belongs to a different model"
         )
     decoder_vocab_size = (config.get("decoder") or {}).get("vocab_size")
-    answer_tokens = len(AnswerTokens.for_vocabulary(vocab))
+    answer_tokens = None if decoder_vocab_size is None else len(AnswerTokens.for_vocabulary(vocab))
     if decoder_vocab_size is not None and decoder_vocab_size != answer_tokens:
         raise BundleError(
             f"{where}: the vocabulary gives {answer_tokens} answer tokens but the answer decoder was built for "
